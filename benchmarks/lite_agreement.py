@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     from harness.cli import docker_sandbox_factory
-    from harness.cli_swebench import _DockerSandboxes
+    from harness.cli.swebench import _DockerSandboxes
     from harness.datasets import TaskFilter, filter_tasks, load_dataset_tasks
     from harness.store import AttemptRecord, EvaluationRecord, RunRecord, Store
     from harness.validation import save_validation, stored_validations, validate_task

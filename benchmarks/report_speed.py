@@ -16,11 +16,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from harness.analysis import analyze
-from harness.report import render_analyses
-from harness.rundata import load_run
+from harness.reports.analysis import analyze
+from harness.reports.render import render_analyses
+from harness.reports.rundata import load_run
+from harness.reports.synthetic import add_run, random_tasks
 from harness.store import Store
-from harness.synthetic import add_run, random_tasks
 
 TASKS, ATTEMPTS, RUN = 300, 250, "speed"
 
@@ -49,7 +49,7 @@ def main() -> None:
         finished = time.perf_counter()
         report_times.append((finished - started, loaded - started, analysed - loaded))
         started = time.perf_counter()
-        from harness import plots
+        from harness.reports import plots
 
         with tempfile.TemporaryDirectory() as out:
             for stem, figure in plots.all_figures([analysis]).items():
@@ -66,7 +66,7 @@ def main() -> None:
 
 
 def _runs(store: Store) -> list[str]:
-    from harness.rundata import known_runs
+    from harness.reports.rundata import known_runs
 
     return known_runs(store)
 

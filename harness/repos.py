@@ -15,7 +15,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from harness.sandboxes.cache import default_cache_dir, file_lock
+from harness.locks import default_cache_dir, file_lock
 
 _REPO_NAME = re.compile(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+")
 _DEMO_REPOS = Path(__file__).resolve().parent / "demo" / "repos"

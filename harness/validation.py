@@ -16,43 +16,17 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, Integer, String, Text, UniqueConstraint, select
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import select
 
 from harness.evaluation.evaluator import EvaluationOutcome, TestSetup, evaluate
-from harness.store import Base, EvalStatus, Store, utcnow
+from harness.evaluation.status import EvalStatus
+from harness.store import Store, ValidationRecord, utcnow
 from harness.tasks import Task
 
 Log = Callable[[str], None]
 DEFAULT_REPEATS = 2
-
-
-class ValidationRecord(Base):
-    __tablename__ = "validations"
-    __table_args__ = (UniqueConstraint("instance_id", "task_hash", "spec"),)
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    instance_id: Mapped[str] = mapped_column(String(300), index=True)
-    task_hash: Mapped[str] = mapped_column(String(64))
-    spec: Mapped[str] = mapped_column(String(200))
-    repo: Mapped[str] = mapped_column(String(300))
-    version: Mapped[str] = mapped_column(String(40))
-    env_ok: Mapped[bool] = mapped_column(Boolean)
-    gold_resolves: Mapped[bool] = mapped_column(Boolean)
-    empty_unresolved: Mapped[bool] = mapped_column(Boolean)
-    flaky_tests: Mapped[list[Any]] = mapped_column(JSON, default=list)
-    repeats: Mapped[int] = mapped_column(Integer)
-    valid: Mapped[bool] = mapped_column(Boolean)
-    # One line: why the task is not valid ("" when it is).
-    reason: Mapped[str] = mapped_column(Text, default="")
-    # Per run: status, seconds, and the listed tests that counted against it.
-    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    seconds: Mapped[float] = mapped_column(default=0.0)
-    harness_revision: Mapped[str] = mapped_column(String(64), default="")
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 @dataclass
@@ -186,14 +160,9 @@ def validate_task(
 # --- the store ----------------------------------------------------------------------------
 
 
-def ensure_table(store: Store) -> None:
-    Base.metadata.create_all(store.engine, tables=[ValidationRecord.__table__])
-
-
 def save_validation(store: Store, task: Task, result: ValidationResult, repeats: int) -> None:
     from harness.provenance import code_revision
 
-    ensure_table(store)
     with store.writing() as session:
         record = session.scalar(
             select(ValidationRecord).where(
@@ -227,7 +196,6 @@ def save_validation(store: Store, task: Task, result: ValidationResult, repeats:
 
 def stored_validations(store: Store, tasks: Iterable[Task]) -> dict[str, ValidationRecord]:
     """The newest validation of each task's exact definition (any spec), by instance id."""
-    ensure_table(store)
     tasks = list(tasks)
     by_key = {(task.instance_id, task.content_hash) for task in tasks}
     found: dict[str, ValidationRecord] = {}

@@ -1,5 +1,5 @@
 """Shared builders for the report, compare and export tests: real SQLite stores written through
-the ORM (harness.synthetic), and the CLI with the report subcommands registered."""
+the ORM (harness.reports.synthetic), and the CLI with the report subcommands registered."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """The bash agent end to end: litellm over real HTTP to a scripted OpenAI-compatible server on
 127.0.0.1, commands run in a real Docker sandbox holding a demo task, the real runner and
-evaluation, and the stored trajectory shown by `harness.show`."""
+evaluation, and the stored trajectory shown by `harness.reports.show`."""
 
 from __future__ import annotations
 
@@ -19,8 +19,8 @@ from llm_helpers import (
 
 from harness.agents.llm_factory import build_llm_agent
 from harness.models.llm import RetryPolicy
-from harness.show import main as show_main
-from harness.show import render_attempt
+from harness.reports.show import main as show_main
+from harness.reports.show import render_attempt
 from harness.store import Store
 
 TASK = demo_task(0)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from reports_helpers import run_cli
 
-from harness.compare import (
+from harness.reports.compare import (
     IMPROVED,
     NO_CHANGE,
     REGRESSED,
@@ -16,9 +16,9 @@ from harness.compare import (
     compare_runs,
     mcnemar_exact,
 )
-from harness.rundata import load_run
+from harness.reports.rundata import load_run
+from harness.reports.synthetic import Attempt, add_run, patch_for
 from harness.store import Store
-from harness.synthetic import Attempt, add_run, patch_for
 
 LITE = Path(__file__).resolve().parents[2] / "shared" / "swebench"
 

@@ -80,7 +80,7 @@ def test_official_name_offline_says_so_and_suggests_a_local_file(monkeypatch):
 
 @pytest.mark.skipif(not LITE.is_file(), reason=f"the shared SWE-bench data is absent ({LITE})")
 def test_the_shared_lite_file_and_the_cli_options():
-    from harness.cli_swebench import add_dataset_arguments, load_dataset_from_args
+    from harness.cli.swebench import add_dataset_arguments, load_dataset_from_args
 
     parser = argparse.ArgumentParser()
     add_dataset_arguments(parser)

@@ -8,8 +8,8 @@ import pytest
 import yaml
 from reports_helpers import run_cli
 
+from harness.reports.synthetic import Attempt, add_run, patch_for
 from harness.store import Store
-from harness.synthetic import Attempt, add_run, patch_for
 
 REPORT_KEYS = {"patch_is_None", "patch_exists", "patch_successfully_applied", "resolved"}
 STATUS_KINDS = {"FAIL_TO_PASS", "PASS_TO_PASS", "FAIL_TO_FAIL", "PASS_TO_FAIL"}

@@ -18,7 +18,7 @@ from harness.evaluation.log_parsers import (
     parse_sympy_log,
     parser_for,
 )
-from harness.store import TestStatus
+from harness.evaluation.status import TestStatus
 
 DATA = Path(__file__).parent / "data" / "swebench"
 LITE = Path(__file__).resolve().parents[2] / "shared" / "swebench" / "swe_bench_lite.jsonl"

@@ -1,6 +1,6 @@
 from harness.evaluation.grading import grade
 from harness.evaluation.log_parsers import parse_pytest_log
-from harness.store import TestStatus
+from harness.evaluation.status import TestStatus
 
 PYTEST_6_OUTPUT = """\
 ============================= test session starts ==============================

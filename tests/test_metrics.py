@@ -3,7 +3,14 @@ import random
 
 import pytest
 
-from harness.metrics import TaskCounts, bootstrap_interval, curve, ks_for, pass_at_k, solve_rate
+from harness.reports.metrics import (
+    TaskCounts,
+    bootstrap_interval,
+    curve,
+    ks_for,
+    pass_at_k,
+    solve_rate,
+)
 
 
 def brute_force_pass_at_k(n: int, c: int, k: int) -> float:

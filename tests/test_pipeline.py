@@ -19,11 +19,11 @@ import pytest
 
 from harness.demo import load_demo_tasks
 from harness.evaluation.evaluator import TestSetup, evaluate
+from harness.evaluation.status import EvalStatus, TestStatus
 from harness.repos import RepoSource
 from harness.sandboxes.docker_sandbox import DockerSandbox, SandboxLimits
 from harness.sandboxes.images import prepare_instance_image
 from harness.sandboxes.specs import spec_for
-from harness.store import EvalStatus, TestStatus
 
 pytestmark = pytest.mark.docker
 

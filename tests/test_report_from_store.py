@@ -4,9 +4,9 @@ import json
 
 import pytest
 
-from harness.metrics import pass_at_k
-from harness.report import build_report, render_json, render_table
-from harness.rundata import UnknownRunError
+from harness.reports.metrics import pass_at_k
+from harness.reports.render import build_report, render_json, render_table
+from harness.reports.rundata import UnknownRunError
 from harness.store import (
     AttemptRecord,
     EvalStatus,

@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 from reports_helpers import run_cli
 
-from harness.analysis import analyze
-from harness.metrics import pass_at_k
-from harness.report import build_report, render_table
-from harness.rundata import load_run
+from harness.reports.analysis import analyze
+from harness.reports.metrics import pass_at_k
+from harness.reports.render import build_report, render_table
+from harness.reports.rundata import load_run
+from harness.reports.synthetic import Attempt, add_run, patch_for, random_tasks
 from harness.store import Store
-from harness.synthetic import Attempt, add_run, patch_for, random_tasks
 
 LITE = Path(__file__).resolve().parents[2] / "shared" / "swebench"
 

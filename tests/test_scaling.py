@@ -4,7 +4,7 @@ refuse to extrapolate far past them."""
 import numpy as np
 import pytest
 
-from harness.scaling import (
+from harness.reports.scaling import (
     EXTRAPOLATION_LIMIT,
     NoFit,
     ScalingFit,

@@ -8,15 +8,15 @@ import random
 import numpy as np
 import pytest
 
-from harness.metrics import (
+from harness.reports.metrics import (
     bootstrap_means,
     pass_at_k,
     pass_at_k_matrix,
     pass_at_k_table,
     percentile_interval,
 )
-from harness.rundata import TaskOutcomes
-from harness.selection import (
+from harness.reports.rundata import TaskOutcomes
+from harness.reports.selection import (
     OracleSelectionError,
     check_selector,
     first_at_k,

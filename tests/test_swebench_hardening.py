@@ -19,7 +19,7 @@ import pytest
 
 from harness.evaluation.evaluator import TestSetup, evaluate
 from harness.evaluation.grading import grade
-from harness.store import EvalStatus, TestStatus
+from harness.evaluation.status import EvalStatus, TestStatus
 
 ROOT = Path(__file__).resolve().parents[1]
 LITE = ROOT.parent / "shared" / "swebench" / "swe_bench_lite.jsonl"

@@ -139,8 +139,9 @@ Definition = OneshotDefinition | BashDefinition
 
 
 def project_agents_dir() -> Path:
-    """agents/ at the project root (the parent of the `harness` package)."""
-    return Path(__file__).resolve().parents[2] / "agents"
+    """The bundled agent definitions: package data, so a wheel install finds them too (the
+    project root's agents/ is a link to this folder)."""
+    return Path(__file__).resolve().parent / "definitions"
 
 
 def definition_path(name_or_path: str | Path) -> Path:

@@ -109,8 +109,8 @@ class MutationConfig:
 
 
 def default_config_path() -> Path:
-    """agents/mutation.yaml at the project root (the parent of the `harness` package)."""
-    return Path(__file__).resolve().parents[2] / "agents" / "mutation.yaml"
+    """The bundled mutation.yaml (package data; agents/ at the project root links to it)."""
+    return Path(__file__).resolve().parent / "definitions" / "mutation.yaml"
 
 
 def unified_diff(path: str, old: str, new: str) -> str:

@@ -17,9 +17,9 @@ from harness.evaluation.eval_script import (
 )
 from harness.evaluation.grading import Grade, grade
 from harness.evaluation.log_parsers import parser_for
+from harness.evaluation.status import EvalStatus
 from harness.patches import touched_files
 from harness.sandboxes.base import Sandbox, SandboxError
-from harness.store import EvalStatus
 from harness.tasks import Task
 
 # Larger candidates are refused unapplied: no real fix is this big, and a huge text must not

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from harness.store import TestStatus
+from harness.evaluation.status import TestStatus
 
 PASSING = frozenset({TestStatus.PASSED, TestStatus.XFAIL})
 FAILING = frozenset({TestStatus.FAILED, TestStatus.ERROR})

@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 
-from harness.store import TestStatus
+from harness.evaluation.status import TestStatus
 
 LogParser = Callable[[str, Iterable[str]], dict[str, TestStatus]]
 

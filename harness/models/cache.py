@@ -10,37 +10,11 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Float, Integer, String
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Mapped, mapped_column
 
-from harness.store import Base, Store, utcnow
-
-
-class ModelResponseRecord(Base):
-    """One model answer (all `n` choices of one call), with the tokens and dollars it cost
-    when it was first made."""
-
-    __tablename__ = "model_responses"
-
-    key: Mapped[str] = mapped_column(String(64), primary_key=True)
-    model: Mapped[str] = mapped_column(String(300), index=True)
-    n: Mapped[int] = mapped_column(Integer)
-    sample: Mapped[str] = mapped_column(String(200))
-    params: Mapped[dict[str, Any]] = mapped_column(JSON)
-    texts: Mapped[list[Any]] = mapped_column(JSON)
-    finish_reasons: Mapped[list[Any]] = mapped_column(JSON)
-    input_tokens: Mapped[int] = mapped_column(Integer)
-    output_tokens: Mapped[int] = mapped_column(Integer)
-    cache_read_tokens: Mapped[int] = mapped_column(Integer)
-    cache_write_tokens: Mapped[int] = mapped_column(Integer)
-    # What the call cost when made; NULL when the price was unknown.
-    dollars: Mapped[float | None] = mapped_column(Float, nullable=True)
-    seconds: Mapped[float] = mapped_column(Float)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+from harness.store import ModelResponseRecord, Store
 
 
 @dataclass(frozen=True)
@@ -70,8 +44,6 @@ def cache_key(
 class ResponseCache:
     def __init__(self, store: Store) -> None:
         self.store = store
-        # The store creates the tables it knew at its start; this one may be newer.
-        Base.metadata.create_all(store.engine, tables=[ModelResponseRecord.__table__])
 
     def get(self, key: str) -> StoredResponse | None:
         with self.store.reading() as session:

@@ -19,8 +19,8 @@ from pathlib import Path
 import docker
 import docker.errors
 
+from harness.locks import file_lock
 from harness.sandboxes.base import ImageBuildError
-from harness.sandboxes.cache import file_lock
 
 # Bump when the way the image is made changes (not its inputs): it changes every tag.
 RECIPE_VERSION = 1

@@ -27,9 +27,9 @@ import docker
 import docker.errors
 from docker.models.containers import Container
 
+from harness.locks import file_lock
 from harness.repos import RepoError, RepoSource
 from harness.sandboxes.base import TESTBED, ImageBuildError
-from harness.sandboxes.cache import file_lock
 from harness.sandboxes.debootstrap import BaseImageSpec, ensure_base_image, image_exists
 from harness.sandboxes.specs import EnvironmentSpec, spec_for
 from harness.sandboxes.wheelhouse import ensure_wheelhouse

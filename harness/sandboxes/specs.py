@@ -18,8 +18,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from harness.sandboxes.debootstrap import SUITE_PYTHON
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_SPEC_DIR = PROJECT_ROOT / "sandboxes" / "environments"
+# Package data, so a wheel install finds the specs too (sandboxes/environments at the project
+# root links here).
+DEFAULT_SPEC_DIR = Path(__file__).resolve().parent / "environments"
 
 
 class SpecError(ValueError):

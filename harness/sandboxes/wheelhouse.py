@@ -32,8 +32,8 @@ from pathlib import Path
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name, parse_wheel_filename
 
+from harness.locks import default_cache_dir, file_lock
 from harness.sandboxes.base import ImageBuildError
-from harness.sandboxes.cache import default_cache_dir, file_lock
 
 PIP_TIMEOUT = 20 * 60
 MANIFEST = "wheelhouse.json"

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import html
 
-from harness.analysis import RunAnalysis
-from harness.report import fit_lines, method_notes, run_header, run_sections, side_by_side
+from harness.reports.analysis import RunAnalysis
+from harness.reports.render import fit_lines, method_notes, run_header, run_sections, side_by_side
 
 _STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 72em; color: #222; }
@@ -28,7 +28,7 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
 
 
 def render_html(analyses: list[RunAnalysis], figures: dict[str, str] | None = None) -> str:
-    """figures: name -> inline SVG text (see harness.plots.svg_text)."""
+    """figures: name -> inline SVG text (see harness.reports.plots.svg_text)."""
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',

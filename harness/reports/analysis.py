@@ -1,6 +1,6 @@
 """Every figure of a report for one run: solve rate at k (oracle) with bootstrap intervals,
 the selection curves beside it, dollars at k, per repository, and the scaling fit. Pure
-computation on a RunData; rendering lives in harness.report and harness.report_html."""
+computation on a RunData; rendering lives in harness.reports.render and harness.reports.html."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ from typing import Any
 
 import numpy as np
 
-from harness.metrics import bootstrap_means, ks_for, pass_at_k_matrix, percentile_interval
-from harness.rundata import RunData
-from harness.scaling import NoFit, ScalingFit, fit_curve
-from harness.selection import SELECTORS, VOTE_SAMPLES, selection_matrix
+from harness.reports.metrics import bootstrap_means, ks_for, pass_at_k_matrix, percentile_interval
+from harness.reports.rundata import RunData
+from harness.reports.scaling import NoFit, ScalingFit, fit_curve
+from harness.reports.selection import SELECTORS, VOTE_SAMPLES, selection_matrix
 
 DEFAULT_TARGETS = (0.5, 0.75, 0.9)
 

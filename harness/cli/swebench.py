@@ -271,9 +271,9 @@ def render_json(rows) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m harness.cli_swebench validate ...`: the same command, before `harness.cli`
+    """`python -m harness.cli.swebench validate ...`: the same command, before `harness.cli`
     registers it."""
-    top = argparse.ArgumentParser(prog="python -m harness.cli_swebench")
+    top = argparse.ArgumentParser(prog="python -m harness.cli.swebench")
     register(top.add_subparsers(dest="command", required=True))
     args = top.parse_args(argv)
     from harness.cli import UserError

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.analysis import RunAnalysis
-from harness.scaling import EXTRAPOLATION_LIMIT, ScalingFit, predict
+from harness.reports.analysis import RunAnalysis
+from harness.reports.scaling import EXTRAPOLATION_LIMIT, ScalingFit, predict
 
 
 def _figure():

@@ -8,10 +8,10 @@ from typing import Any
 
 from sqlalchemy import func, or_, select
 
-from harness.analysis import RunAnalysis
-from harness.metrics import KPoint, TaskCounts, curve
-from harness.rundata import load_run
-from harness.scaling import NoFit
+from harness.reports.analysis import RunAnalysis
+from harness.reports.metrics import KPoint, TaskCounts, curve
+from harness.reports.rundata import load_run
+from harness.reports.scaling import NoFit
 from harness.store import AttemptRecord, EvaluationRecord, RunRecord, Store
 
 

@@ -1,6 +1,6 @@
 """Per-task attempt outcomes of one run, read from the store in one query: the input of every
 analysis (report, selection, scaling fit, compare). External result files produce the same
-shape (see harness.external)."""
+shape (see harness.reports.external)."""
 
 from __future__ import annotations
 

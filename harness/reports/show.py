@@ -122,7 +122,7 @@ def command_show(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m harness.show", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m harness.reports.show", description=__doc__)
     add_arguments(parser)
     parser.add_argument("--db", default=str(DEFAULT_DB))
     return command_show(parser.parse_args(argv))

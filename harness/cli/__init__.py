@@ -10,7 +10,7 @@ from pathlib import Path
 
 from harness.agents.base import Agent
 from harness.models.budget import Budget
-from harness.report import build_report, render_json, render_table
+from harness.reports.render import build_report, render_json, render_table
 from harness.store import DEFAULT_DB, Store
 from harness.tasks import Task
 
@@ -165,7 +165,7 @@ def command_run(args: argparse.Namespace) -> int:
 
     if args.k < 1:
         raise UserError("--k must be at least 1")
-    from harness.cli_swebench import load_tasks_from_args
+    from harness.cli.swebench import load_tasks_from_args
 
     store = Store(args.db)
     try:
@@ -250,7 +250,7 @@ def parser() -> argparse.ArgumentParser:
 
     run = commands.add_parser("run", help="make k attempts per task and evaluate them")
     run.add_argument("--k", type=int, default=10, help="attempts per task (default 10)")
-    from harness import cli_swebench
+    from harness.cli import swebench as cli_swebench
 
     cli_swebench.add_dataset_arguments(run)
     run.add_argument(
@@ -302,7 +302,7 @@ def parser() -> argparse.ArgumentParser:
     run.set_defaults(handler=command_run)
 
     show = commands.add_parser("show", help="one attempt: its trajectory, patch and verdict")
-    from harness import show as show_module
+    from harness.reports import show as show_module
 
     show_module.add_arguments(show)
     add_db(show)
@@ -320,7 +320,9 @@ def parser() -> argparse.ArgumentParser:
     )
     prune.set_defaults(handler=command_prune)
 
-    from harness import cli_reports  # report, compare, export: they read only the store
+    from harness.cli import (
+        reports as cli_reports,  # report, compare, export: they read only the store
+    )
 
     cli_reports.register(commands)
     cli_swebench.register(commands)  # validate

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.rundata import RunData, TaskOutcomes, repo_of
+from harness.reports.rundata import RunData, TaskOutcomes, repo_of
 
 FILE_PREFIX = "file:"
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from sqlalchemy import insert, select
 
 from harness.patches import patch_hash
-from harness.rundata import repo_of
+from harness.reports.rundata import repo_of
 from harness.store import (
     AttemptRecord,
     EvalStatus,

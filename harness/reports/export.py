@@ -9,8 +9,8 @@
     logs/<id>/               patch.diff, eval.sh, test_output.txt, report.json (official format)
     results/results.json     resolved, no_generation, no_logs: lists of instance ids
 
-The patch per task is chosen without the hidden tests (harness.selection); an oracle choice is
-refused. Everything comes from the store.
+The patch per task is chosen without the hidden tests (harness.reports.selection); an oracle
+choice is refused. Everything comes from the store.
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ from typing import Any
 import yaml
 from sqlalchemy import select
 
-from harness.rundata import RunData, TaskOutcomes
-from harness.selection import check_selector, pick, vote_tally
+from harness.reports.rundata import RunData, TaskOutcomes
+from harness.reports.selection import check_selector, pick, vote_tally
 from harness.store import AttemptRecord, EvalStatus, EvaluationRecord, Store, TestResultRecord
 
 # What the experiments repository's checklist asks that no store can show.

@@ -24,8 +24,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from harness.metrics import pass_at_k_table
-from harness.rundata import TaskOutcomes
+from harness.reports.metrics import pass_at_k_table
+from harness.reports.rundata import TaskOutcomes
 
 SELECTORS = ("vote", "first")
 VOTE_SAMPLES = 200

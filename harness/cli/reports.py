@@ -42,8 +42,8 @@ def load_runs(names: list[str], db: str, tasks_file: str | None = None) -> list:
 
     A file that lists resolved ids only is measured on the --tasks file's tasks, else on the
     tasks of the first stored run named."""
-    from harness.external import ExternalResultError, external_run, looks_external
-    from harness.rundata import UnknownRunError, load_run
+    from harness.reports.external import ExternalResultError, external_run, looks_external
+    from harness.reports.rundata import UnknownRunError, load_run
 
     stored: dict[str, object] = {}
     if any(not looks_external(name) for name in names):
@@ -77,7 +77,7 @@ def load_runs(names: list[str], db: str, tasks_file: str | None = None) -> list:
 
 
 def command_report(args: argparse.Namespace) -> int:
-    from harness.analysis import analyze
+    from harness.reports.analysis import analyze
 
     targets = tuple(t / 100 for t in args.target) if args.target else None
     for target in targets or ():
@@ -91,7 +91,7 @@ def command_report(args: argparse.Namespace) -> int:
     out = Path(args.out)
     figures = {}
     if not args.no_plots:
-        from harness import plots
+        from harness.reports import plots
 
         for stem, figure in plots.all_figures(analyses).items():
             paths = plots.save(figure, out, stem)
@@ -99,18 +99,18 @@ def command_report(args: argparse.Namespace) -> int:
             if args.format == "html":
                 figures[stem] = plots.inline_svg(paths[-1].read_text())
     elif args.format == "html":
-        from harness import plots
+        from harness.reports import plots
 
         figures = {s: plots.svg_text(f) for s, f in plots.all_figures(analyses).items()}
     if args.format == "html":
-        from harness.report_html import render_html
+        from harness.reports.html import render_html
 
         out.mkdir(parents=True, exist_ok=True)
         path = out / "report.html"
         path.write_text(render_html(analyses, figures))
         print(path)
         return 0
-    from harness.report import render_analyses, render_analyses_json
+    from harness.reports.render import render_analyses, render_analyses_json
 
     if args.format == "json":
         print(render_analyses_json(analyses))
@@ -120,7 +120,7 @@ def command_report(args: argparse.Namespace) -> int:
 
 
 def command_compare(args: argparse.Namespace) -> int:
-    from harness.compare import (
+    from harness.reports.compare import (
         REGRESSED,
         ComparisonError,
         compare_runs,
@@ -157,10 +157,10 @@ def command_compare(args: argparse.Namespace) -> int:
 
 
 def command_export(args: argparse.Namespace) -> int:
-    from harness.export import export_run
-    from harness.external import looks_external
-    from harness.rundata import UnknownRunError, load_run
-    from harness.selection import OracleSelectionError, check_selector
+    from harness.reports.export import export_run
+    from harness.reports.external import looks_external
+    from harness.reports.rundata import UnknownRunError, load_run
+    from harness.reports.selection import OracleSelectionError, check_selector
 
     try:
         check_selector(args.select)

@@ -1,21 +1,15 @@
-"""The results store: SQLite (or any SQLAlchemy URL) through the SQLAlchemy 2.0 typed ORM.
-
-Every figure the tool prints is computed from these tables alone.
+"""Every table of the results store, in one place: runs, tasks, attempts, evaluations, per-test
+results, validations and the model response cache. Only harness.store and its modules speak SQL.
 """
 
 from __future__ import annotations
 
-import enum
-import json
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     DateTime,
     Enum,
     Float,
@@ -24,45 +18,14 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
-    create_engine,
-    event,
-    select,
 )
-from sqlalchemy.engine import Engine
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from harness.tasks import Task
-
-DEFAULT_DB = Path("results") / "harness.db"
+from harness.evaluation.status import EvalStatus
 
 
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
-
-
-class EvalStatus(str, enum.Enum):
-    RESOLVED = "resolved"
-    UNRESOLVED = "unresolved"  # tests ran; some FAIL_TO_PASS or PASS_TO_PASS did not pass
-    EMPTY_PATCH = "empty_patch"  # nothing to apply: unresolved by definition, not run
-    PATCH_FAILED = "patch_failed"  # the candidate did not apply by any method
-    TEST_PATCH_FAILED = "test_patch_failed"  # the task's own test patch did not apply
-    TIMEOUT = "timeout"  # the test run outlived its limit: graded as an error
-    ERROR = "error"  # the test run crashed before reporting any test
-
-    @property
-    def resolved(self) -> bool:
-        return self is EvalStatus.RESOLVED
-
-
-class TestStatus(str, enum.Enum):
-    __test__ = False  # a status, not a pytest test class
-
-    PASSED = "PASSED"
-    FAILED = "FAILED"
-    SKIPPED = "SKIPPED"
-    ERROR = "ERROR"
-    XFAIL = "XFAIL"
-    XPASS = "XPASS"
 
 
 class Base(DeclarativeBase):
@@ -188,77 +151,49 @@ class AttemptRecord(Base):
     task: Mapped[TaskRecord] = relationship()
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    cursor = dbapi_connection.cursor()
-    # WAL lets `report` read while a run writes; NORMAL sync keeps each commit durable against
-    # a killed process (only an OS crash can lose the last transactions).
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=30000")
-    cursor.close()
+class ValidationRecord(Base):
+    __tablename__ = "validations"
+    __table_args__ = (UniqueConstraint("instance_id", "task_hash", "spec"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    instance_id: Mapped[str] = mapped_column(String(300), index=True)
+    task_hash: Mapped[str] = mapped_column(String(64))
+    spec: Mapped[str] = mapped_column(String(200))
+    repo: Mapped[str] = mapped_column(String(300))
+    version: Mapped[str] = mapped_column(String(40))
+    env_ok: Mapped[bool] = mapped_column(Boolean)
+    gold_resolves: Mapped[bool] = mapped_column(Boolean)
+    empty_unresolved: Mapped[bool] = mapped_column(Boolean)
+    flaky_tests: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    repeats: Mapped[int] = mapped_column(Integer)
+    valid: Mapped[bool] = mapped_column(Boolean)
+    # One line: why the task is not valid ("" when it is).
+    reason: Mapped[str] = mapped_column(Text, default="")
+    # Per run: status, seconds, and the listed tests that counted against it.
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    seconds: Mapped[float] = mapped_column(default=0.0)
+    harness_revision: Mapped[str] = mapped_column(String(64), default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
-def database_url(db: str | Path | None) -> str:
-    """A SQLAlchemy URL from what the user typed: a URL as is, a path as SQLite."""
-    if db is None:
-        db = DEFAULT_DB
-    text = str(db)
-    if "://" in text:
-        return text
-    path = Path(text)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return f"sqlite:///{path}"
+class ModelResponseRecord(Base):
+    """One model answer (all `n` choices of one call), with the tokens and dollars it cost
+    when it was first made."""
 
+    __tablename__ = "model_responses"
 
-class Store:
-    """Owns the engine; hands out short sessions. Writes are serialized in-process so worker
-    threads never fight over SQLite's single writer."""
-
-    def __init__(self, db: str | Path | None = None) -> None:
-        self.url = database_url(db)
-        self.engine: Engine = create_engine(self.url)
-        if self.engine.dialect.name == "sqlite":
-            event.listen(self.engine, "connect", _sqlite_pragmas)
-        Base.metadata.create_all(self.engine)
-        self._write_lock = threading.Lock()
-
-    @contextmanager
-    def reading(self) -> Iterator[Session]:
-        with Session(self.engine, expire_on_commit=False) as session:
-            yield session
-
-    @contextmanager
-    def writing(self) -> Iterator[Session]:
-        """One transaction: committed on success, rolled back on any error."""
-        with self._write_lock, Session(self.engine, expire_on_commit=False) as session:
-            with session.begin():
-                yield session
-
-    def close(self) -> None:
-        self.engine.dispose()
-
-    # --- tasks ---------------------------------------------------------------------------
-
-    def upsert_task(self, session: Session, task: Task) -> TaskRecord:
-        content_hash = task.content_hash
-        record = session.scalar(
-            select(TaskRecord).where(
-                TaskRecord.instance_id == task.instance_id,
-                TaskRecord.content_hash == content_hash,
-            )
-        )
-        if record is None:
-            record = TaskRecord(
-                instance_id=task.instance_id,
-                content_hash=content_hash,
-                repo=task.repo,
-                row=task.to_row(),
-            )
-            session.add(record)
-            session.flush()
-        return record
-
-
-def dumps(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, default=str)
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    model: Mapped[str] = mapped_column(String(300), index=True)
+    n: Mapped[int] = mapped_column(Integer)
+    sample: Mapped[str] = mapped_column(String(200))
+    params: Mapped[dict[str, Any]] = mapped_column(JSON)
+    texts: Mapped[list[Any]] = mapped_column(JSON)
+    finish_reasons: Mapped[list[Any]] = mapped_column(JSON)
+    input_tokens: Mapped[int] = mapped_column(Integer)
+    output_tokens: Mapped[int] = mapped_column(Integer)
+    cache_read_tokens: Mapped[int] = mapped_column(Integer)
+    cache_write_tokens: Mapped[int] = mapped_column(Integer)
+    # What the call cost when made; NULL when the price was unknown.
+    dollars: Mapped[float | None] = mapped_column(Float, nullable=True)
+    seconds: Mapped[float] = mapped_column(Float)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from harness.metrics import bootstrap_means, percentile_interval
+from harness.reports.metrics import bootstrap_means, percentile_interval
 
 EXTRAPOLATION_LIMIT = 4.0
 FIT_POINTS = 20

@@ -21,8 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from harness.metrics import bootstrap_means, pass_at_k_matrix, percentile_interval
-from harness.rundata import RunData
+from harness.reports.metrics import bootstrap_means, pass_at_k_matrix, percentile_interval
+from harness.reports.rundata import RunData
 
 REGRESSED, IMPROVED, NO_CHANGE = "regressed", "improved", "no detectable change"
 
