@@ -1,50 +1,60 @@
 """Runs an agent k times on each task and evaluates every candidate, resumably.
 
-One worker per task at a time (up to --max-sandboxes at once). For its task a worker holds an
-agent sandbox (only for agents that look at the repository) and a separate evaluation sandbox,
-so nothing an agent does to its tree can leak into a verdict.
+The runner plans and records; an executor (harness.executors) carries out the units of work: a
+task's chunk of attempts, made `attempts_in_flight` at a time and evaluated on a small pool of
+warm sandboxes of the task's image, separate from the agent's, so nothing an agent does to its
+tree can leak into a verdict.
 
-Crash safety: an attempt is committed as soon as the agent returns it, its evaluation (shared by
-every attempt with the same normalized patch) as soon as it is graded. A rerun of the same run id
-makes only the attempts not stored, redoes the infrastructure errors, and evaluates what is
-pending. The unique (run, task, index) key means no attempt is ever stored twice.
+Crash safety: executors only report results; the runner commits each attempt as it arrives and
+each evaluation (shared by every attempt with the same normalized patch) as soon as it is graded.
+A rerun of the same run id makes only the attempts not stored, redoes the infrastructure errors,
+and evaluates what is pending. The unique (run, task, index) key means no attempt is ever stored
+twice, whichever executor made it and however often a worker was retried.
 """
 
 from __future__ import annotations
 
 import hashlib
 import threading
-import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import delete, select
-from sqlalchemy.exc import IntegrityError
 from tqdm import tqdm
 
-from harness.agents.base import Agent, AttemptContext, AttemptError, Candidate
-from harness.evaluation.evaluator import EvaluationOutcome, TestSetup, evaluate
-from harness.models.budget import BudgetExhausted
-from harness.models.llm import ModelFatalError
+from harness.agents.base import Agent, AttemptError
+from harness.executors.base import (
+    AttemptMade,
+    AttemptSpec,
+    Evaluated,
+    Event,
+    Executor,
+    Note,
+    PendingEvaluation,
+    SandboxFactory,
+    StopRun,
+    Unit,
+    UnitFailed,
+    UnitStarted,
+)
+from harness.executors.local import LocalExecutor
+from harness.executors.unit import INFRA_TRIES
 from harness.patches import patch_hash
 from harness.provenance import code_revision, package_versions
-from harness.sandboxes.base import Sandbox, SandboxError
 from harness.store import (
     AttemptRecord,
     EvaluationRecord,
     RunRecord,
-    RunTaskRecord,
     Store,
     TestResultRecord,
-    utcnow,
 )
+from harness.store.run_records import LinkedAttempt, RunRecords
 from harness.tasks import Task
 
-# Tries of one attempt or evaluation on a fresh sandbox before it is recorded as an
-# infrastructure error (and left for the next invocation).
-INFRA_TRIES = 3
+__all__ = [
+    "INFRA_TRIES", "Progress", "RunConfigError", "RunPlan", "Runner", "SandboxFactory",
+    "TaskWork", "attempt_seed", "default_attempts_in_flight",
+]
 
 
 class RunConfigError(ValueError):
@@ -57,15 +67,6 @@ def attempt_seed(run_seed: int, instance_id: str, index: int) -> int:
 
 
 @dataclass
-class SandboxFactory:
-    """Everything needed to get sandboxes for a task; kept apart so tests can swap backends."""
-
-    prepare_image: Callable[[Task], str]
-    start: Callable[[str], Sandbox]
-    test_setup: Callable[[Task], TestSetup]
-
-
-@dataclass
 class RunPlan:
     run_id: str
     k: int
@@ -73,6 +74,15 @@ class RunPlan:
     max_sandboxes: int
     vcpu_hour_dollars: float
     config: dict[str, Any] = field(default_factory=dict)
+    # Attempts of one task made at once; None: as many as keep the total within max_sandboxes.
+    attempts_in_flight: int | None = None
+    # Warm evaluation sandboxes per task; None: half the attempts in flight (at least one).
+    eval_sandboxes: int | None = None
+
+
+def default_attempts_in_flight(max_sandboxes: int, tasks: int) -> int:
+    """Enough attempts per task that the tasks worked on at once fill --max-sandboxes."""
+    return max(1, max_sandboxes // max(1, tasks))
 
 
 @dataclass
@@ -80,7 +90,7 @@ class TaskWork:
     task: Task
     task_id: int
     missing: list[int]  # attempt indices to make
-    pending: list[int]  # attempt row ids awaiting evaluation
+    pending: list[PendingEvaluation]  # stored attempts whose patch awaits a verdict
 
 
 class Progress:
@@ -122,13 +132,15 @@ class Progress:
 class Runner:
     def __init__(
         self, store: Store, agent: Agent, sandboxes: SandboxFactory, plan: RunPlan,
-        log: Callable[[str], None] = print,
+        log: Callable[[str], None] = print, executor: Executor | None = None,
     ) -> None:
         self.store = store
         self.agent = agent
         self.sandboxes = sandboxes
         self.plan = plan
         self.log = log
+        self.executor: Executor = executor or LocalExecutor(agent, sandboxes)
+        self.records = RunRecords(store, plan.run_id)
         # Extra configuration to record when the run ends (e.g. what the budget spent).
         self.on_finish: Callable[[], dict[str, Any]] | None = None
         self.stop = threading.Event()
@@ -136,6 +148,8 @@ class Runner:
         # Why the run stopped early, if it did: (status, message), e.g. the budget ran out.
         self.stop_reason: tuple[str, str] | None = None
         self._stop_lock = threading.Lock()
+        self._task_errors = False
+        self._instance_ids: dict[int, str] = {}
 
     def stop_run(self, status: str, message: str) -> None:
         """Stops every worker after its attempt in flight; the first reason given is kept."""
@@ -152,36 +166,21 @@ class Runner:
         """Creates the run or checks that an existing one is the same experiment; links tasks.
         Returns instance_id -> task row id."""
         plan = self.plan
-        with self.store.writing() as session:
-            run = session.get(RunRecord, plan.run_id)
-            if run is None:
-                run = RunRecord(
-                    id=plan.run_id,
-                    agent=self.agent.name,
-                    agent_hash=self.agent.definition_hash,
-                    k=plan.k,
-                    config={**plan.config, "seed": plan.seed},
-                    code_revision=code_revision(),
-                    package_versions=package_versions(),
-                    vcpu_hour_dollars=plan.vcpu_hour_dollars,
-                )
-                session.add(run)
-            else:
-                self._check_same_experiment(run)
-                run.k = max(run.k, plan.k)
-            run.status = "running"
-            run.updated_at = utcnow()
-            ids: dict[str, int] = {}
-            linked = set(
-                session.scalars(
-                    select(RunTaskRecord.task_id).where(RunTaskRecord.run_id == plan.run_id)
-                )
+
+        def new_run() -> RunRecord:
+            return RunRecord(
+                id=plan.run_id,
+                agent=self.agent.name,
+                agent_hash=self.agent.definition_hash,
+                k=plan.k,
+                config={**plan.config, "seed": plan.seed},
+                code_revision=code_revision(),
+                package_versions=package_versions(),
+                vcpu_hour_dollars=plan.vcpu_hour_dollars,
             )
-            for task in tasks:
-                record = self.store.upsert_task(session, task)
-                ids[task.instance_id] = record.id
-                if record.id not in linked:
-                    session.add(RunTaskRecord(run_id=plan.run_id, task_id=record.id))
+
+        ids = self.records.open(new_run, self._check_same_experiment, plan.k, tasks)
+        self._instance_ids = {task_id: instance for instance, task_id in ids.items()}
         return ids
 
     def _check_same_experiment(self, run: RunRecord) -> None:
@@ -199,34 +198,64 @@ class Runner:
             )
 
     def plan_work(self, tasks: list[Task], task_ids: dict[str, int]) -> list[TaskWork]:
-        with self.store.writing() as session:
-            # Infrastructure errors are not results: drop them so they are made again.
-            session.execute(
-                delete(AttemptRecord).where(
-                    AttemptRecord.run_id == self.plan.run_id, AttemptRecord.error_kind == "infra"
-                )
-            )
+        self.records.drop_infra_attempts()
+        price = self._price_per_second
         work: list[TaskWork] = []
-        with self.store.reading() as session:
-            for task in tasks:
-                task_id = task_ids[task.instance_id]
-                rows = session.execute(
-                    select(AttemptRecord.id, AttemptRecord.index, AttemptRecord.evaluation_id)
-                    .where(
-                        AttemptRecord.run_id == self.plan.run_id,
-                        AttemptRecord.task_id == task_id,
-                    )
-                ).all()
-                have = {index for _, index, _ in rows}
-                limit = self.plan.k
-                cap = self.agent.max_attempts(task.view())
-                if cap is not None:
-                    limit = min(limit, cap)
-                missing = [index for index in range(limit) if index not in have]
-                pending = [row_id for row_id, _, eval_id in rows if eval_id is None]
-                if missing or pending:
-                    work.append(TaskWork(task, task_id, missing, pending))
+        for task in tasks:
+            task_id = task_ids[task.instance_id]
+            stored = self.records.attempts_of(task_id)
+            have = {attempt.index for attempt in stored}
+            limit = self.plan.k
+            cap = self.agent.max_attempts(task.view())
+            if cap is not None:
+                limit = min(limit, cap)
+            missing = [index for index in range(limit) if index not in have]
+            evaluated = self.records.evaluated_hashes(task_id)
+            pending: dict[str, PendingEvaluation] = {}
+            for attempt in sorted(stored, key=lambda attempt: attempt.index):
+                if attempt.evaluation_id is not None:
+                    continue
+                if attempt.patch_hash in evaluated:
+                    # Graded meanwhile (by this run or another): link, nothing to run.
+                    evaluation_id = self.records.evaluation_id(task_id, attempt.patch_hash)
+                    assert evaluation_id is not None
+                    self.records.link(task_id, attempt.patch_hash, evaluation_id, price)
+                    continue
+                pending.setdefault(
+                    attempt.patch_hash,
+                    PendingEvaluation(attempt.index, attempt.patch_hash, attempt.patch),
+                )
+            if missing or pending:
+                work.append(TaskWork(task, task_id, missing, list(pending.values())))
         return work
+
+    def _units(self, work: list[TaskWork]) -> tuple[list[Unit], int]:
+        """The units to hand the executor, and how many to run at once."""
+        plan = self.plan
+        in_flight = plan.attempts_in_flight or default_attempts_in_flight(
+            plan.max_sandboxes, len(work)
+        )
+        eval_sandboxes = plan.eval_sandboxes or max(1, in_flight // 2)
+        units = [
+            Unit(
+                task=item.task,
+                task_id=item.task_id,
+                attempts=tuple(
+                    AttemptSpec(index, attempt_seed(plan.seed, item.task.instance_id, index))
+                    for index in item.missing
+                ),
+                pending=tuple(item.pending),
+                evaluated=frozenset(self.records.evaluated_hashes(item.task_id)),
+                attempts_in_flight=in_flight,
+                eval_sandboxes=eval_sandboxes,
+            )
+            for item in work
+        ]
+        return units, max(1, plan.max_sandboxes // in_flight)
+
+    @property
+    def _price_per_second(self) -> float:
+        return self.plan.vcpu_hour_dollars / 3600.0
 
     # --- running ---------------------------------------------------------------------------
 
@@ -241,28 +270,22 @@ class Runner:
             f"run {self.plan.run_id}: {total_missing} attempts to make or evaluate "
             f"on {len(work)} of {len(tasks)} tasks"
         )
-        done, solved, dollars = self._progress_so_far()
+        done, solved, dollars = self.records.progress_so_far(self._price_per_second)
+        # Pending evaluations shared by several attempts tick once per attempt: the bar's
+        # total counts attempts, its start what already has a verdict.
         self.progress = Progress(done + total_missing, done, solved, dollars,
-                                 self.plan.vcpu_hour_dollars / 3600.0)
+                                 self._price_per_second)
+        units, units_at_once = self._units(work)
         status = "finished"
         try:
-            with ThreadPoolExecutor(max_workers=self.plan.max_sandboxes) as pool:
-                futures = {pool.submit(self._work_on_task, item): item for item in work}
-                try:
-                    for future in as_completed(futures):
-                        item = futures[future]
-                        error = future.exception()
-                        if error is not None:
-                            self._record_task_error(item, error)
-                            status = "finished_with_errors"
-                except KeyboardInterrupt:
-                    self.stop.set()
-                    self.progress.write("interrupted: finishing the attempts in flight ...")
-                    for future in futures:
-                        future.cancel()
-                    status = "interrupted"
+            self.executor.execute(units, self._commit, self.stop, units_at_once)
+        except KeyboardInterrupt:
+            self.stop.set()
+            status = "interrupted"
         finally:
             self.progress.close()
+        if status == "finished" and self._task_errors:
+            status = "finished_with_errors"
         note = ""
         if self.stop_reason is not None:
             status, note = self.stop_reason
@@ -273,253 +296,87 @@ class Runner:
         return self._finish(status, note)
 
     def _finish(self, status: str, note: str = "") -> str:
-        with self.store.writing() as session:
-            run = session.get(RunRecord, self.plan.run_id)
-            assert run is not None
-            run.status = status
-            run.note = note
-            run.updated_at = utcnow()
-            if self.on_finish is not None:
-                run.config = {**run.config, **self.on_finish()}
+        extra = self.on_finish() if self.on_finish is not None else None
+        self.records.finish(status, note, extra)
         return status
 
-    def _progress_so_far(self) -> tuple[int, set[int], float]:
-        price = self.plan.vcpu_hour_dollars / 3600.0
-        with self.store.reading() as session:
-            rows = session.execute(
-                select(
-                    AttemptRecord.task_id,
-                    AttemptRecord.model_dollars,
-                    AttemptRecord.compute_seconds,
-                    EvaluationRecord.status,
-                )
-                .join(EvaluationRecord, AttemptRecord.evaluation_id == EvaluationRecord.id)
-                .where(AttemptRecord.run_id == self.plan.run_id)
-            ).all()
-        solved = {task_id for task_id, _, _, status in rows if status.resolved}
-        dollars = sum((model or 0.0) + compute * price for _, model, compute, _ in rows)
-        return len(rows), solved, dollars
+    # --- committing what the executor reports ----------------------------------------------
 
-    def _record_task_error(self, item: TaskWork, error: BaseException) -> None:
-        message = f"{type(error).__name__}: {error}"
+    def _commit(self, event: Event) -> None:
+        if isinstance(event, AttemptMade):
+            self._commit_attempt(event)
+        elif isinstance(event, Evaluated):
+            self._commit_evaluation(event)
+        elif isinstance(event, UnitStarted):
+            self.records.set_task_error(event.task_id, None)
+        elif isinstance(event, Note):
+            self._write(event.message)
+        elif isinstance(event, StopRun):
+            self.stop_run(event.status, event.message)
+        elif isinstance(event, UnitFailed):
+            self._task_errors = True
+            instance = self._instance_ids.get(event.task_id, str(event.task_id))
+            self._write(f"task {instance} stopped: {event.message}")
+            self.records.set_task_error(event.task_id, event.message)
+
+    def _write(self, message: str) -> None:
         if self.progress:
-            self.progress.write(f"task {item.task.instance_id} stopped: {message}")
-        with self.store.writing() as session:
-            link = session.get(RunTaskRecord, (self.plan.run_id, item.task_id))
-            if link is not None:
-                link.error = message[:4000]
+            self.progress.write(message)
+        else:
+            self.log(message)
 
-    def _work_on_task(self, item: TaskWork) -> None:
-        if self.stop.is_set():
-            return
-        image = self.sandboxes.prepare_image(item.task)
-        setup = self.sandboxes.test_setup(item.task)
-        with self.store.writing() as session:
-            link = session.get(RunTaskRecord, (self.plan.run_id, item.task_id))
-            if link is not None:
-                link.error = None
-        worker = _TaskWorker(self, item, image, setup)
-        try:
-            worker.run()
-        finally:
-            worker.close()
+    def _ticked(self, linked: list[LinkedAttempt]) -> None:
+        if self.progress:
+            for attempt in linked:
+                self.progress.attempt_done(attempt.task_id, attempt.resolved, attempt.dollars)
 
-
-class _TaskWorker:
-    """Makes and evaluates one task's attempts, holding its sandboxes while it does."""
-
-    def __init__(self, runner: Runner, item: TaskWork, image: str, setup: TestSetup) -> None:
-        self.runner = runner
-        self.item = item
-        self.image = image
-        self.setup = setup
-        self.agent_sandbox: Sandbox | None = None
-        self.eval_sandbox: Sandbox | None = None
-        self.agent_sandbox_dirty = False
-        # patch hash -> evaluation id, for patches this worker has seen evaluated.
-        self.known: dict[str, int] = {}
-        # Set when this task's own budget is spent: its remaining attempts are not made.
-        self.task_stopped = False
-
-    def close(self) -> None:
-        for sandbox in (self.agent_sandbox, self.eval_sandbox):
-            if sandbox is not None:
-                sandbox.close()
-        self.agent_sandbox = self.eval_sandbox = None
-
-    def run(self) -> None:
-        for attempt_id in self.item.pending:
-            if self.runner.stop.is_set():
-                return
-            self.evaluate_attempt(attempt_id)
-        for index in self.item.missing:
-            if self.runner.stop.is_set() or self.task_stopped:
-                return
-            attempt_id = self.make_attempt(index)
-            if attempt_id is not None:
-                self.evaluate_attempt(attempt_id)
-
-    # --- attempts --------------------------------------------------------------------------
-
-    def _fresh_agent_sandbox(self) -> Sandbox:
-        if self.agent_sandbox is None:
-            self.agent_sandbox = self.runner.sandboxes.start(self.image)
-            self.agent_sandbox_dirty = False
-        elif self.agent_sandbox_dirty:
-            self.agent_sandbox.reset()
-            self.agent_sandbox_dirty = False
-        return self.agent_sandbox
-
-    def make_attempt(self, index: int) -> int | None:
-        runner, task = self.runner, self.item.task
-        seed = attempt_seed(runner.plan.seed, task.instance_id, index)
-        context = AttemptContext(task=task.view(), index=index, seed=seed)
-        candidate: Candidate | None = None
-        compute = 0.0
-        started = time.monotonic()
-        last_error = ""
-        for _ in range(INFRA_TRIES):
-            sandbox = None
-            try:
-                if runner.agent.uses_sandbox:
-                    sandbox = self._fresh_agent_sandbox()
-                    before = sandbox.compute_seconds
-                candidate = runner.agent.attempt(context, sandbox)  # type: ignore[arg-type]
-                if sandbox is not None:
-                    compute += sandbox.compute_seconds - before
-                    self.agent_sandbox_dirty = runner.agent.changes_sandbox
-                if candidate.error is not AttemptError.INFRA:
-                    break
-                last_error = candidate.error_message
-            except SandboxError as error:
-                last_error = f"{type(error).__name__}: {error}"
-                if self.agent_sandbox is not None:
-                    self.agent_sandbox.close()
-                    self.agent_sandbox = None
-            except BudgetExhausted as error:
-                # Raised only before anything was spent on this attempt: nothing to store.
-                if error.scope == "instance":
-                    self.task_stopped = True
-                    if runner.progress:
-                        runner.progress.write(f"{task.instance_id}: {error}")
-                else:
-                    runner.stop_run("budget_exhausted", str(error))
-                return None
-            except ModelFatalError as error:
-                runner.stop_run("model_error", str(error))
-                return None
-            candidate = None
-        if candidate is None:
-            candidate = Candidate(patch="", error=AttemptError.INFRA, error_message=last_error)
-        return self._store_attempt(context, candidate, compute, time.monotonic() - started)
-
-    def _store_attempt(
-        self, context: AttemptContext, candidate: Candidate, compute: float, seconds: float
-    ) -> int | None:
-        runner = self.runner
+    def _commit_attempt(self, made: AttemptMade) -> None:
+        candidate = made.candidate
         usage = candidate.usage
+        digest = patch_hash(candidate.patch)
         record = AttemptRecord(
-            run_id=runner.plan.run_id,
-            task_id=self.item.task_id,
-            index=context.index,
-            seed=context.seed,
-            agent_hash=runner.agent.definition_hash,
+            run_id=self.plan.run_id,
+            task_id=made.task_id,
+            index=made.index,
+            seed=made.seed,
+            agent_hash=self.agent.definition_hash,
             patch=candidate.patch,
-            patch_hash=patch_hash(candidate.patch),
+            patch_hash=digest,
             input_tokens=usage.input_tokens,
             output_tokens=usage.output_tokens,
             cache_read_tokens=usage.cache_read_tokens,
             cache_write_tokens=usage.cache_write_tokens,
             model_dollars=usage.model_dollars,
-            compute_seconds=compute,
-            seconds=seconds,
+            compute_seconds=made.compute_seconds,
+            seconds=made.seconds,
             error_kind=candidate.error.value if candidate.error else None,
             error_message=candidate.error_message,
             details=candidate.details,
             trajectory=candidate.trajectory,
         )
-        try:
-            with runner.store.writing() as session:
-                session.add(record)
-        except IntegrityError:
-            # Another process made this attempt meanwhile: keep theirs, never a second copy.
-            return None
+        if not self.records.add_attempt(record):
+            return  # made before (a retried worker, another process): the first copy stays
         if candidate.error is AttemptError.INFRA:
-            if runner.progress:
-                runner.progress.write(
-                    f"{self.item.task.instance_id} attempt {context.index}: infrastructure "
-                    f"error, left for the next invocation: {candidate.error_message[:300]}"
-                )
-            return None
-        return record.id
-
-    # --- evaluations -----------------------------------------------------------------------
-
-    def evaluate_attempt(self, attempt_id: int) -> None:
-        runner = self.runner
-        with runner.store.reading() as session:
-            attempt = session.get(AttemptRecord, attempt_id)
-            assert attempt is not None
-            digest, patch = attempt.patch_hash, attempt.patch
-        evaluation_id = self.known.get(digest) or self._stored_evaluation(digest)
-        extra_compute = 0.0
-        if evaluation_id is None:
-            outcome = self._evaluate_with_retries(patch)
-            if outcome is None:
-                return  # left pending: the next invocation evaluates it
-            evaluation_id = self._store_evaluation(digest, patch, outcome)
-            extra_compute = outcome.compute_seconds
-        self.known[digest] = evaluation_id
-        with runner.store.writing() as session:
-            attempt = session.get(AttemptRecord, attempt_id)
-            evaluation = session.get(EvaluationRecord, evaluation_id)
-            assert attempt is not None and evaluation is not None
-            attempt.evaluation_id = evaluation_id
-            # The compute of an evaluation is charged to the attempt that caused it.
-            attempt.compute_seconds += extra_compute
-            resolved = evaluation.status.resolved
-            dollars = (attempt.model_dollars or 0.0) + attempt.compute_seconds * (
-                runner.plan.vcpu_hour_dollars / 3600.0
+            instance = self._instance_ids.get(made.task_id, str(made.task_id))
+            self._write(
+                f"{instance} attempt {made.index}: infrastructure error, left for the next "
+                f"invocation: {candidate.error_message[:300]}"
             )
-        if runner.progress:
-            runner.progress.attempt_done(self.item.task_id, resolved, dollars)
-
-    def _stored_evaluation(self, digest: str) -> int | None:
-        with self.runner.store.reading() as session:
-            return session.scalar(
-                select(EvaluationRecord.id).where(
-                    EvaluationRecord.task_id == self.item.task_id,
-                    EvaluationRecord.patch_hash == digest,
-                )
+            return
+        evaluation_id = self.records.evaluation_id(made.task_id, digest)
+        if evaluation_id is not None:
+            self._ticked(
+                self.records.link(made.task_id, digest, evaluation_id, self._price_per_second)
             )
 
-    def _evaluate_with_retries(self, patch: str) -> EvaluationOutcome | None:
-        last_error = ""
-        for _ in range(INFRA_TRIES):
-            try:
-                if self.eval_sandbox is None and patch.strip():
-                    self.eval_sandbox = self.runner.sandboxes.start(self.image)
-                sandbox = self.eval_sandbox
-                return evaluate(self.item.task, patch, sandbox, self.setup)  # type: ignore[arg-type]
-            except SandboxError as error:
-                last_error = f"{type(error).__name__}: {error}"
-                if self.eval_sandbox is not None:
-                    self.eval_sandbox.close()
-                    self.eval_sandbox = None
-        if self.runner.progress:
-            self.runner.progress.write(
-                f"{self.item.task.instance_id}: evaluation failed {INFRA_TRIES} times "
-                f"(infrastructure), left pending: {last_error[:300]}"
-            )
-        return None
-
-    def _store_evaluation(self, digest: str, patch: str, outcome: EvaluationOutcome) -> int:
+    def _commit_evaluation(self, graded: Evaluated) -> None:
+        outcome = graded.outcome
         record = EvaluationRecord(
-            task_id=self.item.task_id,
-            patch_hash=digest,
+            task_id=graded.task_id,
+            patch_hash=graded.patch_hash,
             status=outcome.status,
             apply_method=outcome.apply_method,
-            patch=patch,
+            patch=graded.patch,
             eval_script=outcome.eval_script,
             test_output=outcome.test_output,
             log=outcome.log,
@@ -537,12 +394,12 @@ class _TaskWorker:
                 )
                 for verdict in outcome.grade.verdicts
             ]
-        try:
-            with self.runner.store.writing() as session:
-                session.add(record)
-            return record.id
-        except IntegrityError:
-            # Evaluated meanwhile by another process: the verdicts are the same by definition.
-            existing = self._stored_evaluation(digest)
-            assert existing is not None
-            return existing
+        # A verdict already stored (graded meanwhile elsewhere) is the same by definition; the
+        # compute of a duplicate evaluation is then charged to nobody.
+        new = self.records.add_evaluation(record)
+        evaluation_id = self.records.evaluation_id(graded.task_id, graded.patch_hash)
+        assert evaluation_id is not None
+        charge = (graded.charged_index, outcome.compute_seconds) if new else None
+        self._ticked(self.records.link(
+            graded.task_id, graded.patch_hash, evaluation_id, self._price_per_second, charge
+        ))

@@ -49,6 +49,7 @@ def build_llm_agent(
     prices_path: str | Path | None = None,
     allow_unknown_price: bool = False,
     max_connections: int = 8,
+    limiter: ConnectionLimiter | None = None,
     cache: bool = True,
     store: Store | None = None,
     budget: Budget | None = None,
@@ -57,7 +58,9 @@ def build_llm_agent(
     """`name` is `oneshot`, `bash` or the path of a definition YAML. The returned agent has
     `.info` (an LLMAgentInfo) to store with the run and print as warnings.
 
-    Raises LLMAgentError (bad definition, unknown price, missing key, ...)."""
+    `limiter`, when given, replaces the connection limit of `max_connections` (a Ray worker
+    passes the cluster's shared one). Raises LLMAgentError (bad definition, unknown price,
+    missing key, ...)."""
     try:
         definition = load_definition(name)
     except DefinitionError as error:
@@ -95,7 +98,7 @@ def build_llm_agent(
         api_base=api_base,
         params=definition.model.params(),
         price=price,
-        limiter=ConnectionLimiter(max_connections),
+        limiter=limiter or ConnectionLimiter(max_connections),
         cache=ResponseCache(store) if cache and store is not None else None,
         retry=retry,
         timeout=definition.model.timeout,

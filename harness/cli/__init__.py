@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import os
 import sys
@@ -28,7 +29,9 @@ def _eprint(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def build_agent(args: argparse.Namespace, store: Store, budget: Budget | None) -> Agent:
+def build_agent(
+    args: argparse.Namespace, store: Store | None, budget: Budget | None, limiter=None
+) -> Agent:
     if args.agent == "mutation":
         from harness.agents.mutation import MutationAgent
 
@@ -54,6 +57,7 @@ def build_agent(args: argparse.Namespace, store: Store, budget: Budget | None) -
                 prices_path=args.prices,
                 allow_unknown_price=args.allow_unknown_price,
                 max_connections=args.max_connections,
+                limiter=limiter,
                 cache=not args.no_cache,
                 store=store,
                 budget=budget,
@@ -160,6 +164,36 @@ def docker_sandbox_factory(args: argparse.Namespace):
     return SandboxFactory(prepare_image=prepare_image, start=start, test_setup=test_setup)
 
 
+def build_executor(args: argparse.Namespace, agent: Agent, sandboxes, budget: Budget):
+    """The executor of --executor: this process's threads, or a Ray cluster's Docker hosts."""
+    from harness.executors.local import LocalExecutor
+
+    if args.executor == "local":
+        return LocalExecutor(agent, sandboxes)
+    from harness.executors.ray import RayExecutor, RayUnavailable
+
+    try:
+        return RayExecutor.connect(
+            address=args.ray_address,
+            agent_recipe=functools.partial(worker_agent, args),
+            sandbox_recipe=functools.partial(docker_sandbox_factory, args),
+            budget=budget,
+            max_connections=args.max_connections,
+            attempts_per_unit=args.attempts_per_unit,
+            local_docker_slots=args.max_sandboxes,
+        )
+    except RayUnavailable as error:
+        raise UserError(str(error)) from None
+
+
+def worker_agent(args: argparse.Namespace, services) -> Agent:
+    """The agent as a Ray worker builds it from the same options: its model calls go through
+    the cluster's shared connection limit and budget ledger (`services`), and it has no
+    response cache (workers never touch the store). Files named in the options (definitions,
+    predictions) must be readable on every node."""
+    return build_agent(args, None, services.budget, limiter=services.limiter)
+
+
 def command_run(args: argparse.Namespace) -> int:
     from harness.runner import RunConfigError, Runner, RunPlan
 
@@ -201,13 +235,19 @@ def command_run(args: argparse.Namespace) -> int:
             max_sandboxes=args.max_sandboxes,
             vcpu_hour_dollars=args.vcpu_hour_price,
             config=config,
+            attempts_in_flight=args.attempts_in_flight,
+            eval_sandboxes=args.eval_sandboxes,
         )
-        runner = Runner(store, agent, docker_sandbox_factory(args), plan, log=_eprint)
+        sandboxes = docker_sandbox_factory(args)
+        executor = build_executor(args, agent, sandboxes, budget)
+        runner = Runner(store, agent, sandboxes, plan, log=_eprint, executor=executor)
         runner.on_finish = lambda: {"budget": budget.summary()}
         try:
             status = runner.run(tasks)
         except RunConfigError as error:
             raise UserError(str(error)) from None
+        finally:
+            executor.close()
         report = build_report(store, run_id)
     finally:
         store.close()
@@ -233,6 +273,16 @@ def command_prune(args: argparse.Namespace) -> int:
     result = prune(client, images=not (args.keep_images or args.orphans), orphans_only=args.orphans)
     print(result)
     return 0
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
 
 
 def parser() -> argparse.ArgumentParser:
@@ -286,6 +336,30 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--max-sandboxes", type=int, default=max(1, os.cpu_count() or 1),
         help="tasks worked on at once, each with its own sandboxes (default: CPU count)",
+    )
+    parallel = run.add_argument_group("parallelism")
+    parallel.add_argument(
+        "--attempts-in-flight", type=_positive, default=None, metavar="N",
+        help="attempts of one task made at once (default: as many as keep the tasks worked on "
+        "at once within --max-sandboxes); the store is the same whatever N is",
+    )
+    parallel.add_argument(
+        "--eval-sandboxes", type=_positive, default=None, metavar="M",
+        help="warm evaluation sandboxes per task (default: half the attempts in flight, >= 1)",
+    )
+    parallel.add_argument(
+        "--executor", choices=("local", "ray"), default="local",
+        help="local: threads of this process (default); ray: the Docker hosts of a Ray "
+        "cluster (pip install '.[ray]')",
+    )
+    parallel.add_argument(
+        "--ray-address", default=None, metavar="auto|HOST:PORT",
+        help="the Ray cluster to use (default: start a private one on this machine)",
+    )
+    parallel.add_argument(
+        "--attempts-per-unit", type=_positive, default=None, metavar="A",
+        help="ray: attempts per unit of work sent to a node (default 2 x attempts in flight); "
+        "a node that dies loses at most its units in flight",
     )
     run.add_argument(
         "--cache-dir", default=str(Path("results") / "cache"),

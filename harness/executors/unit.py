@@ -1,0 +1,274 @@
+"""Carries out one unit where it runs (a thread of the driver, or a Ray worker on a Docker host):
+N attempts in flight, their evaluations on a small pool of warm sandboxes of the task's image.
+
+Each attempt's seed is fixed by the runner, so what an attempt makes does not depend on how many
+run beside it; a patch is evaluated once per unit (the first attempt to make it claims it) and
+never when the store already has its verdict.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+
+from harness.agents.base import Agent, AttemptContext, AttemptError, Candidate
+from harness.evaluation.evaluator import EvaluationOutcome, TestSetup, evaluate
+from harness.executors.base import (
+    AttemptMade,
+    AttemptSpec,
+    Evaluated,
+    Event,
+    Note,
+    PendingEvaluation,
+    SandboxFactory,
+    StopRun,
+    Unit,
+    UnitFailed,
+    UnitStarted,
+)
+from harness.models.budget import BudgetExhausted
+from harness.models.llm import ModelFatalError
+from harness.patches import patch_hash
+from harness.sandboxes.base import Sandbox, SandboxError
+
+# Tries of one attempt or evaluation on a fresh sandbox before it is recorded as an
+# infrastructure error (and left for the next invocation).
+INFRA_TRIES = 3
+
+
+class SandboxPool:
+    """Up to `size` sandboxes of one image, started when first needed and kept warm.
+
+    `exclusive` pools lend each sandbox to one user at a time (evaluations, agents that change
+    the tree); a shared pool of one serves every reader at once (agents that only read)."""
+
+    def __init__(self, start: Callable[[], Sandbox], size: int, exclusive: bool) -> None:
+        self._start = start
+        self.size = max(1, size) if exclusive else 1
+        self.exclusive = exclusive
+        self._idle: list[Sandbox] = []
+        self._all: list[Sandbox] = []
+        self._dirty: set[int] = set()
+        self._free = threading.Semaphore(self.size)
+        self._lock = threading.Lock()
+        # For a shared sandbox: its compute already charged to an attempt.
+        self._charged: dict[int, float] = {}
+
+    @contextmanager
+    def lend(self) -> Iterator[Sandbox]:
+        """A sandbox at the base commit. A SandboxError inside the block discards it."""
+        if self.exclusive:
+            self._free.acquire()
+        sandbox: Sandbox | None = None
+        try:
+            sandbox = self._take()
+            yield sandbox
+        except SandboxError:
+            if sandbox is not None:
+                self._discard(sandbox)
+                sandbox = None
+            raise
+        finally:
+            if self.exclusive:
+                if sandbox is not None:
+                    with self._lock:
+                        self._idle.append(sandbox)
+                self._free.release()
+
+    def _take(self) -> Sandbox:
+        with self._lock:
+            if not self.exclusive and self._all:
+                return self._all[0]
+            sandbox = self._idle.pop() if self._idle else None
+        if sandbox is None:
+            sandbox = self._start()
+            with self._lock:
+                self._all.append(sandbox)
+        elif id(sandbox) in self._dirty:
+            sandbox.reset()
+            self._dirty.discard(id(sandbox))
+        return sandbox
+
+    def mark_dirty(self, sandbox: Sandbox) -> None:
+        with self._lock:
+            self._dirty.add(id(sandbox))
+
+    def uncharged_compute(self, sandbox: Sandbox) -> float:
+        """The sandbox's compute not yet charged to any attempt: attempts sharing one sandbox
+        split its compute among them instead of each counting all of it."""
+        with self._lock:
+            total = sandbox.compute_seconds
+            charged = self._charged.get(id(sandbox), 0.0)
+            self._charged[id(sandbox)] = total
+            return max(0.0, total - charged)
+
+    def _discard(self, sandbox: Sandbox) -> None:
+        with self._lock:
+            if sandbox in self._all:
+                self._all.remove(sandbox)
+            self._dirty.discard(id(sandbox))
+            self._charged.pop(id(sandbox), None)
+        sandbox.close()
+
+    def close(self) -> None:
+        with self._lock:
+            sandboxes, self._all, self._idle = self._all, [], []
+        for sandbox in sandboxes:
+            sandbox.close()
+
+
+class UnitWorker:
+    """Runs one unit with `agent` and sandboxes from `factory`, reporting each result
+    through `emit`."""
+
+    def __init__(
+        self, agent: Agent, factory: SandboxFactory, unit: Unit, emit: Callable[[Event], None],
+        stopped: Callable[[], bool],
+    ) -> None:
+        self.agent = agent
+        self.factory = factory
+        self.unit = unit
+        self._emit_lock = threading.Lock()
+        self._emit = emit
+        self.stopped = stopped
+        self.task_stopped = False
+        self._claimed = set(unit.evaluated)
+        self._claim_lock = threading.Lock()
+        self.agent_pool: SandboxPool | None = None
+        self.eval_pool: SandboxPool | None = None
+        self.setup: TestSetup | None = None
+
+    def emit(self, event: Event) -> None:
+        with self._emit_lock:
+            self._emit(event)
+
+    def run(self) -> None:
+        """Never raises for the unit's own trouble: it reports UnitFailed and returns."""
+        unit = self.unit
+        try:
+            image = self.factory.prepare_image(unit.task)
+            self.setup = self.factory.test_setup(unit.task)
+            self.emit(UnitStarted(unit.task_id))
+
+            def start() -> Sandbox:
+                return self.factory.start(image)
+
+            in_flight = max(1, unit.attempts_in_flight)
+            if self.agent.uses_sandbox:
+                self.agent_pool = SandboxPool(start, in_flight, self.agent.changes_sandbox)
+            self.eval_pool = SandboxPool(start, unit.eval_sandboxes, exclusive=True)
+            with ThreadPoolExecutor(in_flight, thread_name_prefix="attempt") as pool:
+                for _ in pool.map(self._evaluate_pending, unit.pending):
+                    pass
+                for _ in pool.map(self._attempt, unit.attempts):
+                    pass
+        except Exception as error:  # the task, not the run, has the problem: record it
+            self.emit(UnitFailed(unit.task_id, f"{type(error).__name__}: {error}"))
+        finally:
+            for sandbox_pool in (self.agent_pool, self.eval_pool):
+                if sandbox_pool is not None:
+                    sandbox_pool.close()
+
+    # --- attempts --------------------------------------------------------------------------
+
+    def _attempt(self, spec: AttemptSpec) -> None:
+        if self.stopped() or self.task_stopped:
+            return
+        made = self._make(spec)
+        if made is None:
+            return
+        self.emit(made)
+        candidate = made.candidate
+        if candidate.error is AttemptError.INFRA:
+            return
+        digest = patch_hash(candidate.patch)
+        if self._claim(digest):
+            self._evaluate(digest, candidate.patch, spec.index)
+
+    def _make(self, spec: AttemptSpec) -> AttemptMade | None:
+        agent, task = self.agent, self.unit.task
+        context = AttemptContext(task=task.view(), index=spec.index, seed=spec.seed)
+        candidate: Candidate | None = None
+        compute = 0.0
+        started = time.monotonic()
+        last_error = ""
+        for _ in range(INFRA_TRIES):
+            try:
+                if self.agent_pool is None:
+                    candidate = agent.attempt(context, None)  # type: ignore[arg-type]
+                else:
+                    with self.agent_pool.lend() as sandbox:
+                        candidate = agent.attempt(context, sandbox)
+                        compute += self.agent_pool.uncharged_compute(sandbox)
+                        if agent.changes_sandbox:
+                            self.agent_pool.mark_dirty(sandbox)
+                if candidate.error is not AttemptError.INFRA:
+                    break
+                last_error = candidate.error_message
+            except SandboxError as error:
+                last_error = f"{type(error).__name__}: {error}"
+            except BudgetExhausted as error:
+                # Raised only before anything was spent on this attempt: nothing to report.
+                if error.scope == "instance":
+                    if not self.task_stopped:
+                        self.emit(Note(f"{task.instance_id}: {error}"))
+                    self.task_stopped = True
+                else:
+                    self.emit(StopRun("budget_exhausted", str(error)))
+                return None
+            except ModelFatalError as error:
+                self.emit(StopRun("model_error", str(error)))
+                return None
+            candidate = None
+        if candidate is None:
+            candidate = Candidate(patch="", error=AttemptError.INFRA, error_message=last_error)
+        return AttemptMade(
+            self.unit.task_id, spec.index, spec.seed, candidate, compute,
+            time.monotonic() - started,
+        )
+
+    # --- evaluations -----------------------------------------------------------------------
+
+    def _claim(self, digest: str) -> bool:
+        with self._claim_lock:
+            if digest in self._claimed:
+                return False
+            self._claimed.add(digest)
+            return True
+
+    def _evaluate_pending(self, pending: PendingEvaluation) -> None:
+        if self.stopped():
+            return
+        if self._claim(pending.patch_hash):
+            self._evaluate(pending.patch_hash, pending.patch, pending.index)
+
+    def _evaluate(self, digest: str, patch: str, index: int) -> None:
+        outcome = self._evaluate_with_retries(patch)
+        if outcome is None:
+            # Left pending for the next invocation; another attempt here may try again.
+            with self._claim_lock:
+                self._claimed.discard(digest)
+            return
+        self.emit(Evaluated(self.unit.task_id, digest, patch, outcome, index))
+
+    def _evaluate_with_retries(self, patch: str) -> EvaluationOutcome | None:
+        assert self.eval_pool is not None and self.setup is not None
+        task = self.unit.task
+        if not patch.strip():
+            # The empty patch is graded without running anything: no sandbox needed.
+            return evaluate(task, patch, None, self.setup)  # type: ignore[arg-type]
+        last_error = ""
+        for _ in range(INFRA_TRIES):
+            try:
+                with self.eval_pool.lend() as sandbox:
+                    return evaluate(task, patch, sandbox, self.setup)
+            except SandboxError as error:
+                last_error = f"{type(error).__name__}: {error}"
+        self.emit(Note(
+            f"{task.instance_id}: evaluation failed {INFRA_TRIES} times (infrastructure), "
+            f"left pending: {last_error[:300]}"
+        ))
+        return None
