@@ -172,11 +172,21 @@ def build_executor(args: argparse.Namespace, agent: Agent, sandboxes, budget: Bu
         return LocalExecutor(agent, sandboxes)
     from harness.executors.ray import RayExecutor, RayUnavailable
 
+    # Nodes get the options with the driver's paths made absolute (Ray workers have their
+    # own working directory); they must exist on every node, e.g. a shared filesystem.
+    absolute = {
+        name: str(Path(getattr(args, name)).resolve())
+        for name in ("cache_dir", "repos_dir", "agent_config", "prices")
+        if getattr(args, name, None)
+    }
+    if args.predictions:
+        absolute["predictions"] = [str(Path(path).resolve()) for path in args.predictions]
+    node_args = argparse.Namespace(**{**vars(args), **absolute})
     try:
         return RayExecutor.connect(
             address=args.ray_address,
-            agent_recipe=functools.partial(worker_agent, args),
-            sandbox_recipe=functools.partial(docker_sandbox_factory, args),
+            agent_recipe=functools.partial(worker_agent, node_args),
+            sandbox_recipe=functools.partial(docker_sandbox_factory, node_args),
             budget=budget,
             max_connections=args.max_connections,
             attempts_per_unit=args.attempts_per_unit,
