@@ -44,6 +44,13 @@ def ray_environment() -> dict[str, str]:
     }
 
 
+def _start_time(pid: int) -> int | None:
+    try:
+        return int((Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[19])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
 class LocalRayCluster:
     def __init__(self, workers: int = 2) -> None:
         self.workers = workers
@@ -143,7 +150,10 @@ class LocalRayCluster:
 
     def stop(self) -> None:
         everything = [*self.nodes, *([self.head] if self.head else [])]
-        leftovers = set().union(*(self.node_pids(node) for node in everything))
+        leftovers = {
+            (pid, _start_time(pid))
+            for node in everything for pid in self.node_pids(node)
+        }
         for node in everything:
             try:
                 os.killpg(node.pid, signal.SIGTERM)
@@ -158,9 +168,10 @@ class LocalRayCluster:
                 os.killpg(node.pid, signal.SIGKILL)  # whatever ignored SIGTERM
             except ProcessLookupError:
                 pass
-        for pid in leftovers:  # worker processes outside the nodes' process groups
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        for pid, started in leftovers:  # worker processes outside the nodes' process groups
+            if _start_time(pid) == started:  # still that process, not a reused pid
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
         shutil.rmtree(self.temp_dir, ignore_errors=True)
