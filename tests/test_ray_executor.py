@@ -20,6 +20,8 @@ import pytest
 from harness.demo import load_demo_tasks
 
 pytest.importorskip("ray")
+from fake_openai import FakeOpenAI, text_reply  # noqa: E402
+from llm_helpers import MODEL, definition_file, price_file  # noqa: E402
 from ray_cluster import LocalRayCluster, ray_environment  # noqa: E402
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
@@ -84,6 +86,38 @@ def sandboxes_of(docker_client, pids: set[int]) -> list[str]:
         if owner.isdigit() and int(owner) in pids:
             owned.append(container["Id"])
     return owned
+
+
+def test_model_calls_from_every_node_share_one_connection_limit_and_one_budget(
+    tmp_path, cluster, docker_client
+):
+    """Two nodes, two attempts in flight on each, --max-connections 1 and --max-cost $0.01 at
+    $0.0028 a call: never two calls at once, and the run stops after the fourth call."""
+    answer = text_reply("no idea", delay=0.5, prompt_tokens=2000, completion_tokens=400)
+    db = tmp_path / "llm.db"
+    with FakeOpenAI(responder=lambda body: answer) as server:
+        done = subprocess.run(
+            [sys.executable, "-m", "harness", "run", "--agent", "oneshot", "--agent-config",
+             str(definition_file(tmp_path, "oneshot", samples_per_call=1)), "--model", MODEL,
+             "--api-base", server.base_url, "--prices", str(price_file(tmp_path)),
+             "--no-cache", "--max-connections", "1", "--max-cost", "0.01", "--k", "4",
+             "--run-id", "gate", "--db", str(db), "--instances", *INSTANCES[:2],
+             "--executor", "ray", "--ray-address", cluster.address, "--attempts-in-flight",
+             "2", "--attempts-per-unit", "2"],
+            cwd=ROOT, env=ray_environment(), capture_output=True, text=True, timeout=600,
+        )
+        calls, most_at_once = len(server.completions), server.max_in_flight
+    assert done.returncode == 1, done.stderr[-3000:]
+    assert "run budget exhausted" in done.stderr
+    assert most_at_once == 1
+    assert calls == 4
+    with sqlite3.connect(db) as connection:
+        spent = connection.execute("SELECT sum(model_dollars) FROM attempts").fetchone()[0]
+        config = json.loads(connection.execute("SELECT config FROM runs").fetchone()[0])
+    assert spent == pytest.approx(4 * 0.0028)
+    # The driver records what the cluster's ledger spent.
+    assert config["budget"]["spent"] == pytest.approx(4 * 0.0028)
+    assert config["budget"]["calls"] == 4
 
 
 def test_a_worker_node_killed_mid_unit_changes_nothing_in_the_store(

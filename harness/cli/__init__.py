@@ -345,7 +345,8 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=int, default=0, help="run seed; attempt seeds derive from it")
     run.add_argument(
         "--max-sandboxes", type=int, default=max(1, os.cpu_count() or 1),
-        help="tasks worked on at once, each with its own sandboxes (default: CPU count)",
+        help="attempts in flight in all: max_sandboxes // --attempts-in-flight tasks are worked "
+        "on at once, each with its own sandboxes (default: CPU count)",
     )
     parallel = run.add_argument_group("parallelism")
     parallel.add_argument(

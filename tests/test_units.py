@@ -1,0 +1,56 @@
+"""How the runner cuts work into units and sizes its parallelism (pure: no Docker)."""
+
+from __future__ import annotations
+
+from harness.demo import load_demo_tasks
+from harness.executors.base import AttemptSpec, PendingEvaluation, Unit
+from harness.executors.ray_gate import ModelGate, _flatten, _rebuild
+from harness.models.budget import BudgetExhausted, Limits
+from harness.runner import attempt_seed, default_attempts_in_flight
+
+TASK = load_demo_tasks()[0]
+
+
+def unit(attempts: int, pending: int = 1) -> Unit:
+    return Unit(
+        task=TASK, task_id=1,
+        attempts=tuple(AttemptSpec(index, attempt_seed(0, TASK.instance_id, index))
+                       for index in range(attempts)),
+        pending=tuple(PendingEvaluation(90 + n, f"h{n}", "p") for n in range(pending)),
+        evaluated=frozenset({"done"}),
+    )
+
+
+def test_chunks_keep_every_attempt_once_in_order_and_pending_with_the_first():
+    whole = unit(7, pending=2)
+    parts = whole.chunks(3)
+    assert [len(part.attempts) for part in parts] == [3, 3, 1]
+    assert [spec for part in parts for spec in part.attempts] == list(whole.attempts)
+    assert parts[0].pending == whole.pending and all(not part.pending for part in parts[1:])
+    assert all(part.evaluated == whole.evaluated for part in parts)
+    # A unit with only evaluations left stays one unit.
+    assert unit(0, pending=3).chunks(2) == [unit(0, pending=3)]
+
+
+def test_default_attempts_in_flight_fill_max_sandboxes_with_the_tasks_left():
+    assert default_attempts_in_flight(8, 1) == 8
+    assert default_attempts_in_flight(8, 3) == 2
+    assert default_attempts_in_flight(2, 13) == 1
+    assert default_attempts_in_flight(1, 0) == 1
+
+
+def test_the_gate_keeps_one_ledger_and_its_refusals_cross_the_wire_intact():
+    gate = ModelGate(2, 0.01, Limits(), Limits(steps=5), spent=0.008)
+    key = gate.start_attempt("demo__x", None)
+    assert gate.check(key) is None
+    gate.call_started(key)
+    gate.call_ended(key, 0.003, cached=False, steps=1)
+    refused = gate.check(key)
+    assert refused is not None
+    error = _rebuild(refused)
+    assert isinstance(error, BudgetExhausted) and error.scope == "run"
+    assert str(error) == refused[4]
+    assert _flatten(error) == refused
+    assert gate.summary()["spent"] == 0.011
+    assert gate.acquire() >= 0 and gate.most_open == 1
+    gate.release()
