@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sqlite3
 import subprocess
 import sys
@@ -121,7 +122,8 @@ def model_stand_in(k: int) -> None:
         work = Path(scratch)
         factory = sandbox_factory(client, build_image(client, task, work / "repos"))
         answer = text_reply(search_replace_answer(task.patch), delay=2.0)
-        times = {}
+        times: dict[int, float] = {}
+        spans: dict[int, float] = {}
         with FakeOpenAI(responder=lambda body: answer) as server:
             for in_flight in (1, 8):
                 store = Store(work / f"stand-in-{in_flight}.db")
@@ -136,9 +138,26 @@ def model_stand_in(k: int) -> None:
                 started = time.monotonic()
                 status = Runner(store, agent, factory, plan, log=lambda message: None).run([task])
                 times[in_flight] = time.monotonic() - started
+                spans[in_flight] = commit_span(store)
                 store.close()
-                print(f"  {in_flight} in flight: {times[in_flight]:6.1f} s ({status})", flush=True)
-    print(f"  speedup 8 vs 1 in flight: {times[1] / times[8]:.2f}x (goal: near 8x)")
+                print(f"  {in_flight} in flight: {times[in_flight]:6.1f} s wall ({status}); "
+                      f"first to last attempt committed: {spans[in_flight]:6.1f} s", flush=True)
+    print(f"  speedup 8 vs 1 in flight: {times[1] / times[8]:.2f}x wall, "
+          f"{spans[1] / spans[8]:.2f}x after the first attempt (the image and sandbox start "
+          "are paid once either way; goal: near 8x)")
+
+
+def commit_span(store) -> float:
+    """Seconds from the first attempt committed to the last: the run without its setup."""
+    from sqlalchemy import func, select
+
+    from harness.store import AttemptRecord
+
+    with store.reading() as session:
+        first, last = session.execute(
+            select(func.min(AttemptRecord.created_at), func.max(AttemptRecord.created_at))
+        ).one()
+    return (last - first).total_seconds()
 
 
 def main() -> None:
@@ -148,12 +167,15 @@ def main() -> None:
     options.add_argument("--stand-in-k", type=int, default=50)
     options.add_argument("--skip-ray", action="store_true")
     options.add_argument("--skip-stand-in", action="store_true")
+    options.add_argument("--skip-demo", action="store_true")
     args = options.parse_args()
+    os.environ.setdefault("TQDM_DISABLE", "1")  # progress bars would bury the figures
     tasks = load_demo_tasks()
     # Spread over the three demo repositories.
     order = sorted(tasks, key=lambda task: (task.instance_id.rsplit("-", 1)[1], task.repo))
     instances = [task.instance_id for task in order[: args.tasks]]
-    demo_suite(instances, args.k, args.skip_ray)
+    if not args.skip_demo:
+        demo_suite(instances, args.k, args.skip_ray)
     if not args.skip_stand_in:
         model_stand_in(args.stand_in_k)
 

@@ -90,7 +90,8 @@ class TaskWork:
     task: Task
     task_id: int
     missing: list[int]  # attempt indices to make
-    pending: list[PendingEvaluation]  # stored attempts whose patch awaits a verdict
+    pending: list[PendingEvaluation]  # distinct patches of stored attempts awaiting a verdict
+    waiting: int = 0  # stored attempts awaiting a verdict (several may share one patch)
 
 
 class Progress:
@@ -226,7 +227,11 @@ class Runner:
                     PendingEvaluation(attempt.index, attempt.patch_hash, attempt.patch),
                 )
             if missing or pending:
-                work.append(TaskWork(task, task_id, missing, list(pending.values())))
+                waiting = sum(
+                    1 for attempt in stored
+                    if attempt.evaluation_id is None and attempt.patch_hash in pending
+                )
+                work.append(TaskWork(task, task_id, missing, list(pending.values()), waiting))
         return work
 
     def _units(self, work: list[TaskWork]) -> tuple[list[Unit], int]:
@@ -265,14 +270,12 @@ class Runner:
         work = self.plan_work(tasks, task_ids)
         if not work:
             return self._finish("finished")
-        total_missing = sum(len(item.missing) + len(item.pending) for item in work)
+        total_missing = sum(len(item.missing) + item.waiting for item in work)
         self.log(
             f"run {self.plan.run_id}: {total_missing} attempts to make or evaluate "
             f"on {len(work)} of {len(tasks)} tasks"
         )
         done, solved, dollars = self.records.progress_so_far(self._price_per_second)
-        # Pending evaluations shared by several attempts tick once per attempt: the bar's
-        # total counts attempts, its start what already has a verdict.
         self.progress = Progress(done + total_missing, done, solved, dollars,
                                  self._price_per_second)
         units, units_at_once = self._units(work)

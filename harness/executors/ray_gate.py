@@ -192,6 +192,9 @@ class GateBudget:
     def limits_dollars(self) -> bool:
         return bool(_get(self.gate.limits_dollars.remote()))
 
+    def summary(self) -> dict[str, Any]:
+        return _get(self.gate.summary.remote())
+
     def start_attempt(self, instance_id: str, limits: Limits | None = None) -> GateAttemptBudget:
         key = _get(self.gate.start_attempt.remote(instance_id, limits))
         effective = self.per_attempt.tighter(limits) if limits else self.per_attempt

@@ -148,6 +148,8 @@ class UnitWorker:
     def run(self) -> None:
         """Never raises for the unit's own trouble: it reports UnitFailed and returns."""
         unit = self.unit
+        if self.stopped():
+            return
         try:
             image = self.factory.prepare_image(unit.task)
             self.setup = self.factory.test_setup(unit.task)

@@ -306,9 +306,11 @@ class LLM:
                         raise last from None
                     continue
                 waited += time.monotonic() - started
-            completion = self._completion(response, messages, waited, attempt + 1)
-            if budget is not None:
-                budget.call_ended(completion.dollars, cached=False)
+                # Charged before the slot is given up: a call queued for it must see this
+                # spend when it checks the budget (else one more call slips past the limit).
+                completion = self._completion(response, messages, waited, attempt + 1)
+                if budget is not None:
+                    budget.call_ended(completion.dollars, cached=False)
             return completion
         assert last is not None
         raise TransientModelError(
