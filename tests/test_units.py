@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from harness.demo import load_demo_tasks
 from harness.executors.base import AttemptSpec, PendingEvaluation, Unit
 from harness.executors.ray_gate import ModelGate, _flatten, _rebuild
@@ -54,3 +56,19 @@ def test_the_gate_keeps_one_ledger_and_its_refusals_cross_the_wire_intact():
     assert gate.summary()["spent"] == 0.011
     assert gate.acquire() >= 0 and gate.most_open == 1
     gate.release()
+
+
+def test_an_unreachable_ray_cluster_is_one_clear_line_and_exit_code_2(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    pytest.importorskip("ray")
+    done = subprocess.run(
+        [sys.executable, "-m", "harness", "run", "--k", "1", "--limit", "1", "--db",
+         str(tmp_path / "h.db"), "--executor", "ray", "--ray-address", "127.0.0.2:1"],
+        cwd=Path(__file__).resolve().parent.parent, capture_output=True, text=True, timeout=120,
+    )
+    assert done.returncode == 2
+    assert "no Ray cluster answers at 127.0.0.2:1" in done.stderr
+    assert "Traceback" not in done.stderr

@@ -8,12 +8,18 @@ import hashlib
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from harness.agents.base import Agent
 from harness.models.budget import Budget
 from harness.reports.render import build_report, render_json, render_table
 from harness.store import DEFAULT_DB, Store
 from harness.tasks import Task
+
+if TYPE_CHECKING:
+    from harness.executors.base import Executor, SandboxFactory
+    from harness.executors.ray_gate import GateLimiter, ModelServices
+    from harness.models.limits import ConnectionLimiter
 
 DEMO = "demo"
 # Roughly what clouds charge for one general-purpose vCPU on demand (late 2020s); change it with
@@ -30,7 +36,8 @@ def _eprint(message: str) -> None:
 
 
 def build_agent(
-    args: argparse.Namespace, store: Store | None, budget: Budget | None, limiter=None
+    args: argparse.Namespace, store: Store | None, budget: Budget | None,
+    limiter: ConnectionLimiter | GateLimiter | None = None,
 ) -> Agent:
     if args.agent == "mutation":
         from harness.agents.mutation import MutationAgent
@@ -164,7 +171,9 @@ def docker_sandbox_factory(args: argparse.Namespace):
     return SandboxFactory(prepare_image=prepare_image, start=start, test_setup=test_setup)
 
 
-def build_executor(args: argparse.Namespace, agent: Agent, sandboxes, budget: Budget):
+def build_executor(
+    args: argparse.Namespace, agent: Agent, sandboxes: SandboxFactory, budget: Budget
+) -> Executor:
     """The executor of --executor: this process's threads, or a Ray cluster's Docker hosts."""
     from harness.executors.local import LocalExecutor
 
@@ -196,7 +205,7 @@ def build_executor(args: argparse.Namespace, agent: Agent, sandboxes, budget: Bu
         raise UserError(str(error)) from None
 
 
-def worker_agent(args: argparse.Namespace, services) -> Agent:
+def worker_agent(args: argparse.Namespace, services: ModelServices) -> Agent:
     """The agent as a Ray worker builds it from the same options: its model calls go through
     the cluster's shared connection limit and budget ledger (`services`), and it has no
     response cache (workers never touch the store). Files named in the options (definitions,

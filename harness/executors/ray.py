@@ -13,6 +13,7 @@ Model calls from every node share one connection limit and one budget ledger (ra
 from __future__ import annotations
 
 import os
+import socket
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -56,6 +57,20 @@ def _run_unit(
     return events
 
 
+def _check_reachable(address: str) -> None:
+    """Ray waits minutes on an address where no cluster listens: say so in seconds instead."""
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        raise RayUnavailable(f"--ray-address {address!r} is not HOST:PORT (or auto)")
+    try:
+        socket.create_connection((host, int(port)), timeout=5).close()
+    except OSError as error:
+        raise RayUnavailable(
+            f"no Ray cluster answers at {address} ({error}); start one with `ray start --head` "
+            "(see README: running on a cluster) or check the address"
+        ) from None
+
+
 @dataclass
 class RayExecutor:
     agent_recipe: AgentRecipe
@@ -90,6 +105,8 @@ class RayExecutor:
             # A cluster on loopback: this driver must be reachable there too, not on the
             # machine's public address Ray would pick.
             options["_node_ip_address"] = address.rsplit(":", 1)[0]
+        if address not in (None, "auto"):
+            _check_reachable(address)
         connected_here = not ray.is_initialized()
         if connected_here:
             try:
