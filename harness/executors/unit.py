@@ -54,6 +54,7 @@ class SandboxPool:
         self._dirty: set[int] = set()
         self._free = threading.Semaphore(self.size)
         self._lock = threading.Lock()
+        self._start_lock = threading.Lock()
         # For a shared sandbox: its compute already charged to an attempt.
         self._charged: dict[int, float] = {}
 
@@ -79,9 +80,17 @@ class SandboxPool:
                 self._free.release()
 
     def _take(self) -> Sandbox:
+        if not self.exclusive:
+            # One sandbox for all readers: the first to need it starts it, the others wait.
+            with self._start_lock:
+                with self._lock:
+                    if self._all:
+                        return self._all[0]
+                sandbox = self._start()
+                with self._lock:
+                    self._all.append(sandbox)
+                return sandbox
         with self._lock:
-            if not self.exclusive and self._all:
-                return self._all[0]
             sandbox = self._idle.pop() if self._idle else None
         if sandbox is None:
             sandbox = self._start()
@@ -203,10 +212,12 @@ class UnitWorker:
                     candidate = agent.attempt(context, None)  # type: ignore[arg-type]
                 else:
                     with self.agent_pool.lend() as sandbox:
-                        candidate = agent.attempt(context, sandbox)
-                        compute += self.agent_pool.uncharged_compute(sandbox)
-                        if agent.changes_sandbox:
-                            self.agent_pool.mark_dirty(sandbox)
+                        try:
+                            candidate = agent.attempt(context, sandbox)
+                        finally:  # also when the attempt raised: its compute was spent
+                            compute += self.agent_pool.uncharged_compute(sandbox)
+                            if agent.changes_sandbox:
+                                self.agent_pool.mark_dirty(sandbox)
                 if candidate.error is not AttemptError.INFRA:
                     break
                 last_error = candidate.error_message
