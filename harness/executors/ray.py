@@ -89,6 +89,10 @@ class RayExecutor:
     ) -> RayExecutor:
         """Joins the cluster at `address` ("auto", "HOST:PORT"), or with None starts a private
         one-node cluster on this machine with `local_docker_slots` units at once."""
+        if address is None:
+            # A private one-node cluster: Ray's own switch for a single machine keeps every
+            # address on loopback (it must be set before Ray is imported).
+            os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
         try:
             import ray
         except ImportError:
