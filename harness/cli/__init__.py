@@ -9,23 +9,15 @@ import sys
 from pathlib import Path
 
 from harness.agents.base import Agent
+from harness.cli.errors import UserError, eprint
 from harness.models.budget import Budget
 from harness.reports.render import build_report, render_json, render_table
 from harness.store import DEFAULT_DB, Store
-from harness.tasks import Task
 
 DEMO = "demo"
 # Roughly what clouds charge for one general-purpose vCPU on demand (late 2020s); change it with
 # --vcpu-hour-price: the report states the price it used.
 DEFAULT_VCPU_HOUR_DOLLARS = 0.04
-
-
-class UserError(Exception):
-    """Bad input from the user: printed as one clear line, exit code 2."""
-
-
-def _eprint(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 def build_agent(args: argparse.Namespace, store: Store, budget: Budget | None) -> Agent:
@@ -41,7 +33,7 @@ def build_agent(args: argparse.Namespace, store: Store, budget: Budget | None) -
         except PredictionFileError as error:
             raise UserError(str(error)) from None
         for problem in agent.problems:
-            _eprint(f"warning: {problem}")
+            eprint(f"warning: {problem}")
         return agent
     if args.agent in ("oneshot", "bash"):
         from harness.agents.llm_factory import LLMAgentError, build_llm_agent
@@ -61,7 +53,7 @@ def build_agent(args: argparse.Namespace, store: Store, budget: Budget | None) -
         except LLMAgentError as error:
             raise UserError(str(error)) from None
         for warning in llm_agent.info.warnings:
-            _eprint(f"warning: {warning}")
+            eprint(f"warning: {warning}")
         return llm_agent
     raise UserError(f"unknown agent {args.agent!r}; built in: mutation, replay, oneshot, bash")
 
@@ -107,61 +99,22 @@ def default_run_id(args: argparse.Namespace, agent: Agent) -> str:
     return f"{agent.name}-{dataset}{subset}-{agent.definition_hash[:8]}-s{args.seed}"
 
 
-def docker_sandbox_factory(args: argparse.Namespace):
-    """Docker-backed sandboxes, connecting to the daemon only when first needed (a rerun that
-    finds everything done never touches Docker)."""
-    import functools
+def docker_options(args: argparse.Namespace, log=None):
+    """The Docker options a command's arguments ask for (the Namespace stops here)."""
+    from harness.sandboxes.factory import DockerOptions
 
-    from harness.evaluation.evaluator import TestSetup
-    from harness.runner import SandboxFactory
-
-    @functools.cache
-    def client():
-        import docker
-
-        try:
-            connection = docker.from_env()
-            connection.ping()
-        except Exception as error:
-            raise UserError(
-                f"cannot reach the Docker daemon ({error}); start Docker and retry"
-            ) from None
-        return connection
-
-    @functools.cache
-    def repos():
-        from harness.repos import RepoSource
-
-        return RepoSource(
-            repos_dir=Path(args.repos_dir) if args.repos_dir else None,
-            cache_dir=Path(args.cache_dir),
-        )
-
-    def log(message: str) -> None:
-        _eprint(f"[images] {message}")
-
-    def prepare_image(task: Task) -> str:
-        from harness.sandboxes.images import prepare_instance_image
-
-        return prepare_instance_image(client(), task, repos(), log)
-
-    def start(image: str):
-        from harness.sandboxes.docker_sandbox import DockerSandbox, SandboxLimits
-
-        limits = SandboxLimits(memory=args.memory, cpus=args.cpus)
-        return DockerSandbox.start(client(), image, limits)
-
-    def test_setup(task: Task) -> TestSetup:
-        from harness.sandboxes.specs import spec_for
-
-        spec = spec_for(task.repo, task.version)
-        return TestSetup(spec.test_cmd, spec.log_parser, float(spec.test_timeout))
-
-    return SandboxFactory(prepare_image=prepare_image, start=start, test_setup=test_setup)
+    return DockerOptions(
+        memory=args.memory,
+        cpus=args.cpus,
+        repos_dir=Path(args.repos_dir) if args.repos_dir else None,
+        cache_dir=Path(args.cache_dir),
+        log=log or (lambda message: eprint(f"[images] {message}")),
+    )
 
 
 def command_run(args: argparse.Namespace) -> int:
     from harness.runner import RunConfigError, Runner, RunPlan
+    from harness.sandboxes.factory import HostRequirementError
 
     if args.k < 1:
         raise UserError("--k must be at least 1")
@@ -202,21 +155,23 @@ def command_run(args: argparse.Namespace) -> int:
             vcpu_hour_dollars=args.vcpu_hour_price,
             config=config,
         )
-        runner = Runner(store, agent, docker_sandbox_factory(args), plan, log=_eprint)
+        from harness.sandboxes.factory import docker_sandboxes
+
+        runner = Runner(store, agent, docker_sandboxes(docker_options(args)), plan, log=eprint)
         runner.on_finish = lambda: {"budget": budget.summary()}
         try:
             status = runner.run(tasks)
-        except RunConfigError as error:
+        except (RunConfigError, HostRequirementError) as error:
             raise UserError(str(error)) from None
         report = build_report(store, run_id)
     finally:
         store.close()
     print(render_json(report) if args.json else render_table(report))
     if status == "interrupted":
-        _eprint(f"interrupted: rerun the same command (run id {run_id}) to finish the work")
+        eprint(f"interrupted: rerun the same command (run id {run_id}) to finish the work")
         return 130
     if runner.stop_reason is not None:
-        _eprint(f"the run stopped early: {runner.stop_reason[1]}")
+        eprint(f"the run stopped early: {runner.stop_reason[1]}")
     return 0 if status == "finished" else 1
 
 
@@ -334,5 +289,5 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.handler(args)
     except UserError as error:
-        _eprint(f"error: {error}")
+        eprint(f"error: {error}")
         return 2
