@@ -21,41 +21,29 @@ DEFAULT_VCPU_HOUR_DOLLARS = 0.04
 
 
 def build_agent(args: argparse.Namespace, store: Store, budget: Budget | None) -> Agent:
-    if args.agent == "mutation":
-        from harness.agents.mutation import MutationAgent
+    """The agent `--agent` names (built in, or `module:factory`), from typed options."""
+    from harness.agents.registry import AgentBuildError, AgentOptions
+    from harness.agents.registry import build_agent as build_named
 
-        return MutationAgent.from_config(args.agent_config)
-    if args.agent == "replay":
-        from harness.agents.replay import PredictionFileError, ReplayAgent
-
-        try:
-            agent = ReplayAgent(args.predictions or [])
-        except PredictionFileError as error:
-            raise UserError(str(error)) from None
-        for problem in agent.problems:
-            eprint(f"warning: {problem}")
-        return agent
-    if args.agent in ("oneshot", "bash"):
-        from harness.agents.llm_factory import LLMAgentError, build_llm_agent
-
-        try:
-            llm_agent = build_llm_agent(
-                args.agent_config or args.agent,
-                model=args.model,
-                api_base=args.api_base,
-                prices_path=args.prices,
-                allow_unknown_price=args.allow_unknown_price,
-                max_connections=args.max_connections,
-                cache=not args.no_cache,
-                store=store,
-                budget=budget,
-            )
-        except LLMAgentError as error:
-            raise UserError(str(error)) from None
-        for warning in llm_agent.info.warnings:
-            eprint(f"warning: {warning}")
-        return llm_agent
-    raise UserError(f"unknown agent {args.agent!r}; built in: mutation, replay, oneshot, bash")
+    options = AgentOptions(
+        config=args.agent_config,
+        predictions=list(args.predictions or []),
+        model=args.model,
+        api_base=args.api_base,
+        prices=args.prices,
+        allow_unknown_price=args.allow_unknown_price,
+        max_connections=args.max_connections,
+        cache=not args.no_cache,
+        store=store,
+        budget=budget,
+    )
+    try:
+        agent = build_named(args.agent, options)
+    except AgentBuildError as error:
+        raise UserError(str(error)) from None
+    for warning in options.warnings:
+        eprint(f"warning: {warning}")
+    return agent
 
 
 def build_budget(args: argparse.Namespace) -> Budget:
@@ -210,7 +198,8 @@ def parser() -> argparse.ArgumentParser:
     cli_swebench.add_dataset_arguments(run)
     run.add_argument(
         "--agent", default="mutation",
-        help="mutation (default, offline), replay, oneshot or bash (LLM agents, need --model)",
+        help="mutation (default, offline), replay, oneshot or bash (LLM agents, need --model), "
+        "or an import path module:factory of your own agent",
     )
     run.add_argument("--agent-config", help="agent definition YAML (default agents/<agent>.yaml)")
     llm = run.add_argument_group("LLM agents (oneshot, bash)")
@@ -262,6 +251,12 @@ def parser() -> argparse.ArgumentParser:
     show_module.add_arguments(show)
     add_db(show)
     show.set_defaults(handler=show_module.command_show)
+
+    doctor = commands.add_parser("doctor", help="check what this host has and lacks for a run")
+    from harness.cli import doctor as doctor_module
+
+    doctor_module.add_arguments(doctor)
+    doctor.set_defaults(handler=doctor_module.command_doctor)
 
     sandbox = commands.add_parser("sandbox", help="manage sandboxes and images")
     sandbox_commands = sandbox.add_subparsers(dest="sandbox_command", required=True)
