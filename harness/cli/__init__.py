@@ -246,7 +246,7 @@ def parser() -> argparse.ArgumentParser:
     run.set_defaults(handler=command_run)
 
     show = commands.add_parser("show", help="one attempt: its trajectory, patch and verdict")
-    from harness.reports import show as show_module
+    from harness.cli import show as show_module
 
     show_module.add_arguments(show)
     add_db(show)
