@@ -9,7 +9,7 @@ To change the schema:
 1. Edit harness/store/schema.py (a new column, table, index, type).
 2. Generate the revision from the difference between the revisions so far and schema.py:
 
-       python -m harness.store.migrations revision "add suspicious flag to attempts"
+       python -m harness.store revision "add suspicious flag to attempts"
 
    This upgrades a scratch SQLite store through every revision, compares it with schema.py and
    writes harness/store/revisions/versions/NNNN_<slug>.py with the next number.
@@ -137,7 +137,7 @@ def write_revision(message: str) -> Path:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m harness.store.migrations")
+    parser = argparse.ArgumentParser(prog="python -m harness.store")
     sub = parser.add_subparsers(dest="command", required=True)
     revision = sub.add_parser("revision", help="write the next revision for schema.py's changes")
     revision.add_argument("message")
@@ -149,5 +149,3 @@ def main(argv: list[str] | None = None) -> None:
         print(head_revision())
 
 
-if __name__ == "__main__":
-    main()
