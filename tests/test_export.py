@@ -34,11 +34,11 @@ def tasks():
 
 
 @pytest.fixture
-def db(tmp_path):
-    store = Store(tmp_path / "h.db")
+def db(db_url):
+    store = Store(db_url)
     add_run(store, "run1", tasks(), k=6)
     store.close()
-    return str(tmp_path / "h.db")
+    return db_url
 
 
 def read_jsonl(path):
@@ -46,12 +46,18 @@ def read_jsonl(path):
 
 
 def stored_patches(db):
-    import sqlite3
+    """Read straight from the tables with plain SQL, apart from the harness's own queries."""
+    from sqlalchemy import create_engine, text
 
-    rows = sqlite3.connect(db).execute(
-        "select t.instance_id, a.patch from attempts a join tasks t on t.id = a.task_id "
-        "where a.error_kind is null and a.evaluation_id is not null"
-    )
+    engine = create_engine(db if "://" in db else f"sqlite:///{db}")
+    with engine.connect() as connection:
+        rows = connection.execute(
+            text(
+                "select t.instance_id, a.patch from attempts a join tasks t on t.id = a.task_id "
+                "where a.error_kind is null and a.evaluation_id is not null order by a.id"
+            )
+        ).all()
+    engine.dispose()
     patches = {}
     for instance_id, patch in rows:
         patches.setdefault(instance_id, []).append(patch)

@@ -18,10 +18,10 @@ from harness.store import (
 )
 
 
-def make_store(tmp_path, outcomes, price=0.036, model_dollars=0.01):
+def make_store(db_url, outcomes, price=0.036, model_dollars=0.01):
     """outcomes: {instance_id: list of 'R' (resolved), 'U' (unresolved), 'I' (infra), 'P'
     (pending evaluation)}"""
-    store = Store(tmp_path / "h.db")
+    store = Store(db_url)
     with store.writing() as session:
         session.add(
             RunRecord(
@@ -58,9 +58,9 @@ def make_store(tmp_path, outcomes, price=0.036, model_dollars=0.01):
     return store
 
 
-def test_report_figures_come_from_stored_attempts(tmp_path):
+def test_report_figures_come_from_stored_attempts(db_url):
     store = make_store(
-        tmp_path,
+        db_url,
         {"t1": "RUUUUUUUUU" + "I", "t2": "UUUUUUUUUU" + "P", "t3": "RRRRRUUUUU"},
     )
     report = build_report(store, "r1", bootstrap_samples=200)
@@ -81,8 +81,8 @@ def test_report_figures_come_from_stored_attempts(tmp_path):
     assert json.loads(render_json(report))["solved_tasks"] == 2
 
 
-def test_unknown_model_price_is_reported_as_unknown_not_zero(tmp_path):
-    store = make_store(tmp_path, {"t1": "RU"}, model_dollars=None)
+def test_unknown_model_price_is_reported_as_unknown_not_zero(db_url):
+    store = make_store(db_url, {"t1": "RU"}, model_dollars=None)
     report = build_report(store, "r1", bootstrap_samples=50)
     assert report.analysis.dollars is None
     table = render_table(report)
@@ -90,25 +90,25 @@ def test_unknown_model_price_is_reported_as_unknown_not_zero(tmp_path):
     assert k1_row.rstrip().endswith("unknown")
 
 
-def test_unknown_run_names_the_runs_it_has(tmp_path):
-    store = make_store(tmp_path, {"t1": "R"})
+def test_unknown_run_names_the_runs_it_has(db_url):
+    store = make_store(db_url, {"t1": "R"})
     with pytest.raises(UnknownRunError, match="r1"):
         build_report(store, "nope")
 
 
-def test_run_prints_the_table_report_prints(tmp_path):
+def test_run_prints_the_table_report_prints(db_url):
     """One engine: the run's table is the `report` command's output for that run, verbatim."""
     import contextlib
     import io
 
     from harness.cli import main
 
-    store = make_store(tmp_path, {"t1": "RUUUUUUUUU", "t2": "UUUUUUUUUU", "t3": "RRRRRUUUUU"})
+    store = make_store(db_url, {"t1": "RUUUUUUUUU", "t2": "UUUUUUUUUU", "t3": "RRRRRUUUUU"})
     store.close()
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):
-        assert main(["report", "r1", "--db", str(tmp_path / "h.db"), "--no-plots"]) == 0
+        assert main(["report", "r1", "--db", str(db_url), "--no-plots"]) == 0
     report_output = printed.getvalue().strip()
-    run_table = render_table(build_report(Store(tmp_path / "h.db"), "r1"))
+    run_table = render_table(build_report(Store(db_url), "r1"))
     assert run_table.endswith(report_output)
     assert "solve rate at k, and selection at the same k" in report_output

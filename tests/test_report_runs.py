@@ -52,8 +52,8 @@ def brute(task_attempts, k, rule):
 
 
 @pytest.fixture
-def db(tmp_path):
-    store = Store(tmp_path / "h.db")
+def db(db_url):
+    store = Store(db_url)
     add_run(store, "small", small_tasks())
     unpriced = {
         t: [Attempt(x.patch, x.resolved, model_dollars=None) for x in a[:3]]
@@ -61,7 +61,7 @@ def db(tmp_path):
     }
     add_run(store, "other", unpriced)
     store.close()
-    return str(tmp_path / "h.db")
+    return db_url
 
 
 def test_report_figures_match_brute_force(db):

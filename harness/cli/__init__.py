@@ -65,15 +65,7 @@ def build_budget(args: argparse.Namespace) -> Budget:
 
 def model_dollars_spent(store: Store, run_id: str) -> float:
     """What a run already paid for model calls: a resumed run's --max-cost counts it."""
-    from sqlalchemy import func, select
-
-    from harness.store import AttemptRecord
-
-    with store.reading() as session:
-        spent = session.scalar(
-            select(func.sum(AttemptRecord.model_dollars)).where(AttemptRecord.run_id == run_id)
-        )
-    return float(spent or 0.0)
+    return store.model_dollars_spent(run_id)
 
 
 def default_run_id(args: argparse.Namespace, agent: Agent) -> str:

@@ -24,11 +24,10 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from sqlalchemy import select
 
 from harness.reports.rundata import RunData, TaskOutcomes
 from harness.reports.selection import check_selector, pick, vote_tally
-from harness.store import AttemptRecord, EvalStatus, EvaluationRecord, Store, TestResultRecord
+from harness.store import EvalStatus, Store, TestResultRecord
 
 # What the experiments repository's checklist asks that no store can show.
 UNCHECKABLE = (
@@ -107,47 +106,42 @@ def export_run(
     predictions, resolved, no_generation, no_logs = [], [], [], []
     statuses: dict[str, EvalStatus] = {}
     models: set[str] = set()
-    with store.reading() as session:
-        for instance_id in sorted(chosen):
-            task, position = chosen[instance_id]
-            attempt = None
-            if position is not None:
-                attempt = session.get(AttemptRecord, task.attempt_ids[position])
-            patch = attempt.patch if attempt is not None else ""
-            details = attempt.details if attempt is not None else {}
-            if isinstance(details, dict) and details.get("model"):
-                models.add(str(details["model"]))
-            prediction = {
-                "instance_id": instance_id,
-                "model_name_or_path": model_name or _model_name(run, details),
-                "model_patch": patch,
-            }
-            predictions.append(prediction)
-            _write_trajectory(out, run, method, task, position, attempt)
-            if not patch.strip():
-                no_generation.append(instance_id)  # never evaluated, as officially
-                continue
-            evaluation = session.get(EvaluationRecord, attempt.evaluation_id)
-            if evaluation is None:
-                no_logs.append(instance_id)
-                continue
-            tests = list(
-                session.scalars(
-                    select(TestResultRecord).where(
-                        TestResultRecord.evaluation_id == evaluation.id
-                    )
-                )
-            )
-            logs = out / "logs" / instance_id
-            logs.mkdir(parents=True, exist_ok=True)
-            (logs / "patch.diff").write_text(patch)
-            (logs / "eval.sh").write_text(evaluation.eval_script)
-            (logs / "test_output.txt").write_text(evaluation.test_output)
-            report = official_report(instance_id, patch, evaluation.status, tests)
-            (logs / "report.json").write_text(json.dumps(report, indent=4))
-            statuses[instance_id] = evaluation.status
-            if evaluation.status is EvalStatus.RESOLVED:
-                resolved.append(instance_id)
+    stored = store.exported_attempts(
+        [task.attempt_ids[position] for task, position in chosen.values() if position is not None]
+    )
+    for instance_id in sorted(chosen):
+        task, position = chosen[instance_id]
+        found = stored.get(task.attempt_ids[position]) if position is not None else None
+        attempt = found.attempt if found is not None else None
+        patch = attempt.patch if attempt is not None else ""
+        details = attempt.details if attempt is not None else {}
+        if isinstance(details, dict) and details.get("model"):
+            models.add(str(details["model"]))
+        prediction = {
+            "instance_id": instance_id,
+            "model_name_or_path": model_name or _model_name(run, details),
+            "model_patch": patch,
+        }
+        predictions.append(prediction)
+        _write_trajectory(out, run, method, task, position, attempt)
+        if not patch.strip():
+            no_generation.append(instance_id)  # never evaluated, as officially
+            continue
+        evaluation = found.evaluation if found is not None else None
+        if evaluation is None:
+            no_logs.append(instance_id)
+            continue
+        tests = found.tests
+        logs = out / "logs" / instance_id
+        logs.mkdir(parents=True, exist_ok=True)
+        (logs / "patch.diff").write_text(patch)
+        (logs / "eval.sh").write_text(evaluation.eval_script)
+        (logs / "test_output.txt").write_text(evaluation.test_output)
+        report = official_report(instance_id, patch, evaluation.status, tests)
+        (logs / "report.json").write_text(json.dumps(report, indent=4))
+        statuses[instance_id] = evaluation.status
+        if evaluation.status is EvalStatus.RESOLVED:
+            resolved.append(instance_id)
 
     with (out / "all_preds.jsonl").open("w") as handle:
         for prediction in predictions:

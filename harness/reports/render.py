@@ -6,12 +6,10 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from sqlalchemy import func, or_, select
-
 from harness.reports.analysis import RunAnalysis, analyze
 from harness.reports.rundata import load_run
 from harness.reports.scaling import NoFit
-from harness.store import AttemptRecord, EvaluationRecord, RunRecord, Store
+from harness.store import Store
 
 
 @dataclass
@@ -53,31 +51,9 @@ def build_report(store: Store, run_id: str, bootstrap_samples: int = 1000) -> Ru
     """The run's facts, and its analysis by `analyze`: per-task counts come from `load_run`,
     the one reader of attempts that every analysis shares."""
     data = load_run(store, run_id)
-    with store.reading() as session:
-        run = session.get(RunRecord, run_id)
-        assert run is not None  # load_run raised otherwise
-        counted = (
-            AttemptRecord.run_id == run_id,
-            AttemptRecord.evaluation_id.is_not(None),
-            or_(AttemptRecord.error_kind.is_(None), AttemptRecord.error_kind != "infra"),
-        )
-        totals = session.execute(
-            select(
-                func.coalesce(func.sum(AttemptRecord.model_dollars), 0.0),
-                func.coalesce(func.sum(AttemptRecord.compute_seconds), 0.0),
-            ).where(*counted)
-        ).one()
-        statuses = session.execute(
-            select(EvaluationRecord.status, func.count())
-            .join(AttemptRecord, AttemptRecord.evaluation_id == EvaluationRecord.id)
-            .where(*counted)
-            .group_by(EvaluationRecord.status)
-        ).all()
-        agent_errors = session.execute(
-            select(AttemptRecord.error_kind, func.count())
-            .where(*counted, AttemptRecord.error_kind.is_not(None))
-            .group_by(AttemptRecord.error_kind)
-        ).all()
+    run = store.run(run_id)
+    assert run is not None  # load_run raised otherwise
+    totals = store.run_totals(run_id)
     return RunReport(
         run_id=run.id,
         agent=run.agent,
@@ -89,12 +65,12 @@ def build_report(store: Store, run_id: str, bootstrap_samples: int = 1000) -> Ru
         attempts_counted=sum(task.n for task in data.tasks),
         attempts_pending=data.attempts_pending,
         infra_errors=data.infra_errors,
-        agent_errors={kind: count for kind, count in agent_errors},
-        evaluation_statuses={status.value: count for status, count in statuses},
+        agent_errors=totals.agent_errors,
+        evaluation_statuses=totals.evaluation_statuses,
         task_errors={task.instance_id: task.error for task in data.tasks if task.error},
         left_out=dict(run.config.get("left_out") or {}),
-        model_dollars=float(totals[0]),
-        compute_dollars=float(totals[1]) * run.vcpu_hour_dollars / 3600.0,
+        model_dollars=totals.model_dollars,
+        compute_dollars=totals.compute_seconds * run.vcpu_hour_dollars / 3600.0,
     )
 
 

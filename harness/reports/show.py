@@ -10,9 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from sqlalchemy import select
-
-from harness.store import AttemptRecord, RunRecord, Store, TaskRecord
+from harness.store import Store
 
 
 class ShowError(LookupError):
@@ -37,33 +35,27 @@ def _message_text(entry: dict[str, Any], prompts: dict[tuple[int, str], str]) ->
 def render_attempt(store: Store, run_id: str, instance_id: str, index: int,
                    max_chars: int = 0) -> str:
     """The attempt as text; `max_chars` > 0 clips each message to that many characters."""
-    with store.reading() as session:
-        if session.get(RunRecord, run_id) is None:
-            raise ShowError(f"no run {run_id!r} in {store.url}")
-        rows = session.execute(
-            select(AttemptRecord)
-            .join(TaskRecord, AttemptRecord.task_id == TaskRecord.id)
-            .where(AttemptRecord.run_id == run_id, TaskRecord.instance_id == instance_id)
-        ).scalars().all()
-        by_index = {row.index: row for row in rows}
-        attempt = by_index.get(index)
-        if attempt is None:
-            have = ", ".join(str(i) for i in sorted(by_index)) or "none"
-            raise ShowError(
-                f"run {run_id!r} has no attempt {index} on {instance_id!r} (attempts: {have})"
-            )
-        evaluation = attempt.evaluation
-        verdict = evaluation.status.value if evaluation is not None else "not evaluated yet"
-        # Attempts of the oneshot agent point at the prompt stored with another attempt.
-        prompts: dict[tuple[int, str], str] = {}
-        for entry in attempt.trajectory or []:
-            if isinstance(entry, dict) and "same_as_attempt" in entry:
-                other = by_index.get(int(entry["same_as_attempt"]))
-                for message in (other.trajectory or []) if other else []:
-                    if isinstance(message, dict) and "content" in message:
-                        prompts.setdefault(
-                            (other.index, str(message.get("role"))), str(message["content"])
-                        )
+    if store.run(run_id) is None:
+        raise ShowError(f"no run {run_id!r} in {store.url}")
+    by_index = store.task_attempts(run_id, instance_id)
+    attempt = by_index.get(index)
+    if attempt is None:
+        have = ", ".join(str(i) for i in sorted(by_index)) or "none"
+        raise ShowError(
+            f"run {run_id!r} has no attempt {index} on {instance_id!r} (attempts: {have})"
+        )
+    evaluation = attempt.evaluation
+    verdict = evaluation.status.value if evaluation is not None else "not evaluated yet"
+    # Attempts of the oneshot agent point at the prompt stored with another attempt.
+    prompts: dict[tuple[int, str], str] = {}
+    for entry in attempt.trajectory or []:
+        if isinstance(entry, dict) and "same_as_attempt" in entry:
+            other = by_index.get(int(entry["same_as_attempt"]))
+            for message in (other.trajectory or []) if other else []:
+                if isinstance(message, dict) and "content" in message:
+                    prompts.setdefault(
+                        (other.index, str(message.get("role"))), str(message["content"])
+                    )
     details = attempt.details or {}
     lines = [
         f"run {run_id}  instance {instance_id}  attempt {index}",

@@ -109,7 +109,8 @@ class TestResultRecord(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     evaluation_id: Mapped[int] = mapped_column(ForeignKey("evaluations.id"), index=True)
-    name: Mapped[str] = mapped_column(String(1000))
+    # Text, not a bounded string: parametrized test ids can be longer than any sane bound.
+    name: Mapped[str] = mapped_column(Text)
     # FAIL_TO_PASS, PASS_TO_PASS, or OTHER for tests outside both lists.
     kind: Mapped[str] = mapped_column(String(20))
     # None: the test did not appear in the output at all (graded as failed).

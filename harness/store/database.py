@@ -1,0 +1,63 @@
+"""Where a store lives and how to connect to it: a path means SQLite, anything with :// is a
+SQLAlchemy URL (e.g. postgresql+psycopg://user@host/db)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.pool import StaticPool
+
+DEFAULT_DB = Path("results") / "harness.db"
+
+
+def database_url(db: str | Path | None) -> str:
+    """A SQLAlchemy URL from what the user typed: a URL as is, a path as SQLite."""
+    if db is None:
+        db = DEFAULT_DB
+    text = str(db)
+    if "://" in text:
+        return text
+    path = Path(text)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{path}"
+
+
+def is_memory_sqlite(url: str) -> bool:
+    parsed = make_url(url)
+    return parsed.get_backend_name() == "sqlite" and parsed.database in (None, "", ":memory:")
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The database file of a SQLite URL; None for other databases and in-memory SQLite."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or is_memory_sqlite(url):
+        return None
+    return Path(parsed.database).resolve()
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    # WAL lets `report` read while a run writes; NORMAL sync keeps each commit durable against
+    # a killed process (only an OS crash can lose the last transactions).
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def make_engine(url: str) -> Engine:
+    if is_memory_sqlite(url):
+        # One connection shared by every thread, or each thread would see its own empty
+        # database; Store serializes all sessions on it.
+        engine = create_engine(
+            url, poolclass=StaticPool, connect_args={"check_same_thread": False}
+        )
+    else:
+        engine = create_engine(url, pool_pre_ping=True)
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
