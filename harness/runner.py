@@ -31,6 +31,7 @@ from harness.models.llm import ModelFatalError
 from harness.patches import patch_hash
 from harness.provenance import code_revision, package_versions
 from harness.sandboxes.base import Sandbox, SandboxError
+from harness.sandboxes.image_names import ImageIdentity
 from harness.store import (
     AttemptRecord,
     EvaluationRecord,
@@ -63,6 +64,8 @@ class SandboxFactory:
     prepare_image: Callable[[Task], str]
     start: Callable[[str], Sandbox]
     test_setup: Callable[[Task], TestSetup]
+    # Where an image came from (prebuilt or built, name, digest): kept on each evaluation.
+    describe_image: Callable[[str], ImageIdentity] | None = None
 
 
 @dataclass
@@ -527,6 +530,12 @@ class _TaskWorker:
             compute_seconds=outcome.compute_seconds,
             harness_revision=code_revision(),
         )
+        describe = self.runner.sandboxes.describe_image
+        if describe is not None:
+            identity = describe(self.image)
+            record.image_source = identity.source
+            record.image_name = identity.name
+            record.image_digest = identity.digest
         if outcome.grade is not None:
             record.tests = [
                 TestResultRecord(

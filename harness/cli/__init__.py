@@ -107,13 +107,19 @@ def default_run_id(args: argparse.Namespace, agent: Agent) -> str:
     return f"{agent.name}-{dataset}{subset}-{agent.definition_hash[:8]}-s{args.seed}"
 
 
-def docker_sandbox_factory(args: argparse.Namespace):
+def docker_sandbox_factory(args: argparse.Namespace, tasks: list[Task] | None = None):
     """Docker-backed sandboxes, connecting to the daemon only when first needed (a rerun that
-    finds everything done never touches Docker)."""
+    finds everything done never touches Docker). Images come from where the --images options
+    say; with `--images prebuilt` and `tasks` the registry is asked up front, so that none
+    answering is one clear line (UserError)."""
     import functools
+    import threading
 
+    from harness.cli.images import image_options_from_args
     from harness.evaluation.evaluator import TestSetup
     from harness.runner import SandboxFactory
+
+    options = image_options_from_args(args)
 
     @functools.cache
     def client():
@@ -140,10 +146,21 @@ def docker_sandbox_factory(args: argparse.Namespace):
     def log(message: str) -> None:
         _eprint(f"[images] {message}")
 
-    def prepare_image(task: Task) -> str:
+    def build_image(task: Task) -> str:
         from harness.sandboxes.images import prepare_instance_image
 
         return prepare_instance_image(client(), task, repos(), log)
+
+    made: list = []
+    making = threading.Lock()
+
+    def resolver():
+        from harness.sandboxes.prebuilt import ImageResolver
+
+        with making:
+            if not made:
+                made.append(ImageResolver(client(), options, build_image, log))
+        return made[0]
 
     def start(image: str):
         from harness.sandboxes.docker_sandbox import DockerSandbox, SandboxLimits
@@ -151,16 +168,33 @@ def docker_sandbox_factory(args: argparse.Namespace):
         limits = SandboxLimits(memory=args.memory, cpus=args.cpus)
         return DockerSandbox.start(client(), image, limits)
 
-    def test_setup(task: Task) -> TestSetup:
-        from harness.sandboxes.specs import spec_for
+    def own_test_setup(task: Task) -> TestSetup | None:
+        from harness.sandboxes.specs import SpecError, spec_for
 
-        spec = spec_for(task.repo, task.version)
+        try:
+            spec = spec_for(task.repo, task.version)
+        except SpecError:
+            return None
         return TestSetup(spec.test_cmd, spec.log_parser, float(spec.test_timeout))
 
-    return SandboxFactory(prepare_image=prepare_image, start=start, test_setup=test_setup)
+    factory = SandboxFactory(
+        prepare_image=lambda task: resolver().prepare(task),
+        start=start,
+        test_setup=lambda task: resolver().test_setup(task, own_test_setup),
+        describe_image=lambda image: resolver().identity(image),
+    )
+    if options.mode == "prebuilt" and tasks:
+        from harness.sandboxes.registry import RegistryUnreachable
+
+        try:
+            resolver().check_registry(tasks)
+        except RegistryUnreachable as error:
+            raise UserError(str(error)) from None
+    return factory
 
 
 def command_run(args: argparse.Namespace) -> int:
+    from harness.cli.images import image_options_from_args
     from harness.runner import RunConfigError, Runner, RunPlan
 
     if args.k < 1:
@@ -183,6 +217,7 @@ def command_run(args: argparse.Namespace) -> int:
             "predictions": args.predictions,
             "memory": args.memory,
             "cpus": args.cpus,
+            "images": image_options_from_args(args).record(),
             "split": args.split,
             "repo": args.repo,
             "limit": args.limit,
@@ -202,7 +237,8 @@ def command_run(args: argparse.Namespace) -> int:
             vcpu_hour_dollars=args.vcpu_hour_price,
             config=config,
         )
-        runner = Runner(store, agent, docker_sandbox_factory(args), plan, log=_eprint)
+        sandboxes = docker_sandbox_factory(args, tasks)
+        runner = Runner(store, agent, sandboxes, plan, log=_eprint)
         runner.on_finish = lambda: {"budget": budget.summary()}
         try:
             status = runner.run(tasks)
@@ -298,6 +334,9 @@ def parser() -> argparse.ArgumentParser:
         help=f"dollars per vCPU-hour of sandbox compute (default {DEFAULT_VCPU_HOUR_DOLLARS})",
     )
     run.add_argument("--json", action="store_true", help="print the report as JSON")
+    from harness.cli import images as cli_images
+
+    cli_images.add_image_arguments(run)
     add_db(run)
     run.set_defaults(handler=command_run)
 
@@ -326,6 +365,7 @@ def parser() -> argparse.ArgumentParser:
 
     cli_reports.register(commands)
     cli_swebench.register(commands)  # validate
+    cli_images.register(commands)  # images push
     return top
 
 
