@@ -142,8 +142,8 @@ def published(docker_client, registry, our_image):
 
 def _predictions(path: Path) -> Path:
     spoof = (
-        "diff --git a/conftest.py b/conftest.py\nnew file mode 100644\n--- /dev/null\n"
-        f"+++ b/conftest.py\n@@ -0,0 +1,{len(SPOOF_CONFTEST.splitlines())} @@\n"
+        "diff --git a/tests/conftest.py b/tests/conftest.py\nnew file mode 100644\n"
+        f"--- /dev/null\n+++ b/tests/conftest.py\n@@ -0,0 +1,{len(SPOOF_CONFTEST.splitlines())} @@\n"
         + "".join(f"+{line}\n" for line in SPOOF_CONFTEST.splitlines())
     )
     rows = [("gold", TASK.patch), ("empty", ""), ("spoof", spoof)]
@@ -187,13 +187,13 @@ def test_a_prebuilt_run_pulls_and_grades_exactly_as_on_our_image(
     docker_client.images.get(reference)  # pulled
     prebuilt = _verdicts(tmp_path / "prebuilt.db")
     statuses = [status for _, status, *_ in prebuilt]
-    assert statuses[0] == "resolved"
-    assert statuses[1] == "empty_patch"
-    assert statuses[2] == "unresolved"  # the conftest spoof
+    assert statuses[0] == "RESOLVED"
+    assert statuses[1] == "EMPTY_PATCH"
+    assert statuses[2] == "UNRESOLVED"  # the conftest spoof
     for _, status, source, name, digest, log in prebuilt:
         assert (source, name) == ("prebuilt", reference)
         assert digest == f"{reference.rsplit(':', 1)[0]}@{published['digest']}"
-        if status != "empty_patch":
+        if status != "EMPTY_PATCH":
             assert "conda-env: testbed python: /opt/miniconda3/envs/testbed/bin/python" in log
     with sqlite3.connect(tmp_path / "prebuilt.db") as connection:
         config = json.loads(connection.execute("SELECT config FROM runs").fetchone()[0])
@@ -243,7 +243,7 @@ def test_no_registry_answering_auto_builds_and_prebuilt_fails_in_one_line(
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stderr.count("no registry reachable") == 1
     verdicts = _verdicts(tmp_path / "a.db")
-    assert [row[1] for row in verdicts] == ["resolved", "empty_patch", "unresolved"]
+    assert [row[1] for row in verdicts] == ["RESOLVED", "EMPTY_PATCH", "UNRESOLVED"]
     assert {(row[2], row[3]) for row in verdicts} == {("build", our_image)}
 
 
@@ -286,8 +286,12 @@ class _ProxyHandler(http.server.BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else None
         upstream = http.client.HTTPConnection(self.server.upstream, timeout=60)
-        headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
-        upstream.request(self.command, self.path, body=body, headers=headers)
+        upstream.putrequest(self.command, self.path, skip_accept_encoding=True)
+        # Every header as sent: the daemon sends several Accept lines (manifest types).
+        for key, value in self.headers.items():
+            if key.lower() != "host":
+                upstream.putheader(key, value)
+        upstream.endheaders(body)
         answer = upstream.getresponse()
         data = answer.read()
         self.send_response(answer.status)
