@@ -141,9 +141,10 @@ def published(docker_client, registry, our_image):
 
 
 def _predictions(path: Path) -> Path:
+    lines = len(SPOOF_CONFTEST.splitlines())
     spoof = (
         "diff --git a/tests/conftest.py b/tests/conftest.py\nnew file mode 100644\n"
-        f"--- /dev/null\n+++ b/tests/conftest.py\n@@ -0,0 +1,{len(SPOOF_CONFTEST.splitlines())} @@\n"
+        f"--- /dev/null\n+++ b/tests/conftest.py\n@@ -0,0 +1,{lines} @@\n"
         + "".join(f"+{line}\n" for line in SPOOF_CONFTEST.splitlines())
     )
     rows = [("gold", TASK.patch), ("empty", ""), ("spoof", spoof)]
@@ -372,3 +373,34 @@ def test_images_push_shares_our_build_under_the_official_name(
     mine = TestSetup("python3 -m pytest -rA", "pytest", 60.0)
     assert resolver.test_setup(TASK, lambda task: mine) is mine
     _remove(docker_client, reference)
+
+
+# Content, size, mode, owner, type and modification time of every entry, files hashed.
+SNAPSHOT = (
+    "cd /testbed && find . -printf '%P %y %s %m %U %G %T@ %l\\n' | sort && "
+    "find . -type f -print0 | sort -z | xargs -0 sha256sum"
+)
+
+
+@pytest.mark.docker
+def test_the_incremental_reset_restores_the_pristine_tree_exactly(docker_client, our_image):
+    from harness.sandboxes.incremental_reset import IncrementalResetSandbox
+
+    with IncrementalResetSandbox.start(docker_client, our_image) as sandbox:
+        # Enough untouched entries that the reset takes its incremental path.
+        pristine = sandbox.exec(SNAPSHOT, timeout=120).stdout
+        sandbox.exec(
+            "printf 'x' >> textkit/slug.py && touch -r textkit/case.py textkit/slug.py; "
+            "chmod 600 textkit/wrap.py; rm tests/test_case.py; mkdir -p new/deep && "
+            "echo n > new/deep/f; rm -rf textkit/__pycache__; echo s > .git/hooks/post-x; "
+            "ln -sf /etc/passwd conftest.py; chmod 700 tests; sleep 600 &"
+        )
+        assert sandbox.exec(SNAPSHOT, timeout=120).stdout != pristine
+        sandbox.reset()
+        assert sandbox.full_resets == 0
+        assert sandbox.exec(SNAPSHOT, timeout=120).stdout == pristine
+        assert "sleep 600" not in sandbox.exec("ps -eo args").stdout
+        # A second round from the new baseline.
+        sandbox.exec("rm -rf textkit && echo gone > textkit")
+        sandbox.reset()
+        assert sandbox.exec(SNAPSHOT, timeout=120).stdout == pristine

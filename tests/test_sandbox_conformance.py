@@ -18,6 +18,7 @@ from harness.repos import RepoSource
 from harness.sandboxes.base import Sandbox, SandboxError, SandboxTimeout
 from harness.sandboxes.docker_sandbox import DockerSandbox, SandboxLimits
 from harness.sandboxes.images import prepare_instance_image
+from harness.sandboxes.incremental_reset import IncrementalResetSandbox
 from harness.tasks import Task
 
 pytestmark = pytest.mark.docker
@@ -29,6 +30,9 @@ LIMITS = SandboxLimits(
 
 FACTORIES: dict[str, Callable[[object, str], Sandbox]] = {
     "docker": lambda client, image: DockerSandbox.start(client, image, LIMITS),
+    "docker-incremental-reset": lambda client, image: IncrementalResetSandbox.start(
+        client, image, LIMITS
+    ),
 }
 
 SPEC = """\

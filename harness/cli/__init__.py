@@ -163,10 +163,10 @@ def docker_sandbox_factory(args: argparse.Namespace, tasks: list[Task] | None = 
         return made[0]
 
     def start(image: str):
-        from harness.sandboxes.docker_sandbox import DockerSandbox, SandboxLimits
+        from harness.sandboxes.docker_sandbox import SandboxLimits
 
         limits = SandboxLimits(memory=args.memory, cpus=args.cpus)
-        return DockerSandbox.start(client(), image, limits)
+        return resolver().sandbox_class(image).start(client(), image, limits)
 
     def own_test_setup(task: Task) -> TestSetup | None:
         from harness.sandboxes.specs import SpecError, spec_for
