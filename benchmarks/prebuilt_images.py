@@ -53,10 +53,12 @@ def _remove(client: docker.DockerClient, *names: str) -> None:
             pass
 
 
-def _median_eval(client, image, task, setup, repeats: int) -> tuple[float, float, str]:
+def _median_eval(
+    client, image, task, setup, repeats: int, kind=DockerSandbox, limits=None
+) -> tuple[float, float, str]:
     """(median evaluation seconds, median reset seconds, last status) in one sandbox."""
     seconds, resets = [], []
-    with DockerSandbox.start(client, image, SandboxLimits()) as sandbox:
+    with kind.start(client, image, limits or SandboxLimits()) as sandbox:
         status = ""
         for _ in range(repeats):
             outcome = evaluate(task, task.patch, sandbox, setup)
@@ -132,7 +134,8 @@ def main(argv: list[str] | None = None) -> int:
         spec = spec_for(task.repo, task.version)
         own = TestSetup(spec.test_cmd, spec.log_parser, float(spec.test_timeout))
         official = resolver.test_setup(task, lambda t: own)
-        eval_p, reset_p, status_p = _median_eval(client, adapted, task, official, args.repeats)
+        eval_p, reset_p, status_p = _median_eval(client, adapted, task, official, args.repeats,
+                                                 resolver.sandbox_class(adapted))
         eval_o, reset_o, status_o = _median_eval(client, ours, task, own, args.repeats)
         print(f"per-candidate evaluation (gold, median of {args.repeats}): prebuilt "
               f"{eval_p:.2f} s ({status_p}) vs ours {eval_o:.2f} s ({status_o}): "
@@ -153,15 +156,15 @@ def main(argv: list[str] | None = None) -> int:
             heavy_local = heavy_resolver.prepare(task)
             cleanup.append(heavy_local)
             limits = SandboxLimits(testbed_size="1g", memory="3g")
-            resets = []
             with DockerSandbox.start(client, heavy_local, limits) as sandbox:
                 size = sandbox.exec("du -sm /testbed | cut -f1").stdout.strip()
-                for _ in range(args.repeats):
-                    started = time.monotonic()
-                    sandbox.reset()
-                    resets.append(time.monotonic() - started)
-            print(f"reset of a {size} MB testbed (6000 extra files): median "
-                  f"{statistics.median(resets):.2f} s, max {max(resets):.2f} s")
+            print(f"{size} MB testbed (6000 extra files), gold evaluation then reset, median "
+                  f"of {args.repeats}:")
+            for kind in (heavy_resolver.sandbox_class(heavy_local), DockerSandbox):
+                evaluation, reset, status = _median_eval(
+                    client, heavy_local, task, official, args.repeats, kind, limits)
+                print(f"  {kind.__name__}: evaluation {evaluation:.2f} s ({status}), "
+                      f"reset {reset:.2f} s")
     finally:
         registry.close()
         _remove(client, *reversed(cleanup))

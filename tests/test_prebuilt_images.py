@@ -386,7 +386,10 @@ SNAPSHOT = (
 def test_the_incremental_reset_restores_the_pristine_tree_exactly(docker_client, our_image):
     from harness.sandboxes.incremental_reset import IncrementalResetSandbox
 
-    with IncrementalResetSandbox.start(docker_client, our_image) as sandbox:
+    class AlwaysIncremental(IncrementalResetSandbox):
+        small_tree_entries = 0
+
+    with AlwaysIncremental.start(docker_client, our_image) as sandbox:
         # Enough untouched entries that the reset takes its incremental path.
         pristine = sandbox.exec(SNAPSHOT, timeout=120).stdout
         sandbox.exec(

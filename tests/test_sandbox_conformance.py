@@ -28,9 +28,13 @@ LIMITS = SandboxLimits(
     memory="256m", cpus=1.0, pids=64, testbed_size="64m", tmp_size="16m", output_cap=10_000
 )
 
+class _AlwaysIncremental(IncrementalResetSandbox):
+    small_tree_entries = 0  # the incremental path even on this tiny tree
+
+
 FACTORIES: dict[str, Callable[[object, str], Sandbox]] = {
     "docker": lambda client, image: DockerSandbox.start(client, image, LIMITS),
-    "docker-incremental-reset": lambda client, image: IncrementalResetSandbox.start(
+    "docker-incremental-reset": lambda client, image: _AlwaysIncremental.start(
         client, image, LIMITS
     ),
 }

@@ -23,6 +23,8 @@ from harness.sandboxes.docker_sandbox import PRISTINE, DockerSandbox
 _LIST = f"cd {TESTBED} && find . -xdev -printf '%i %C@ %s %m %U %G %y %T@ %P\\0'"
 # Past this share of changed entries, wiping and copying everything is as quick.
 _FULL_RESET_SHARE = 0.5
+# Below this many entries the full copy is quicker than listing twice (measured: ~0.1 s).
+SMALL_TREE_ENTRIES = 3000
 
 
 def _parse(listing: str) -> dict[str, tuple[str, str]]:
@@ -51,14 +53,20 @@ class IncrementalResetSandbox(DockerSandbox):
     _baseline: dict[str, tuple[str, str]]
     # Resets that fell back to wiping and copying everything (many changes, or a surprise).
     full_resets: int = 0
+    small_tree_entries: int = SMALL_TREE_ENTRIES
 
     def _populate(self) -> None:
         super()._populate()
         self._baseline = _parse(self._checked(_LIST))
+        if len(self._baseline) < self.small_tree_entries:
+            self._baseline = {}  # reset copies everything: no listing needed
 
     def reset(self) -> None:
         """See Sandbox.reset: the testbed ends exactly as the pristine tree (content, type,
         mode, owner, and the modification times of files), /tmp empty, strays killed."""
+        if len(self._baseline) < self.small_tree_entries:
+            super().reset()
+            return
         wipe_tmp = "rm -rf /tmp/* /tmp/.[!.]* /tmp/..?*"
         current = _parse(self._checked(f"{self._kill_strays_script()}; {wipe_tmp}; {_LIST}"))
         baseline = self._baseline
