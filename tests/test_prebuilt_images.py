@@ -82,6 +82,43 @@ def test_official_names_follow_the_published_rule():
         ImageOptions(layout="no-placeholder")
 
 
+DJANGO_OUTPUT = """\
+test_ascii_validator (auth_tests.test_validators.UsernameValidatorsTests) ... ok
+test_help_text (auth_tests.test_validators.UserAttributeSimilarityValidatorTest) ... FAIL
+test_override_file_upload_permissions (test_utils.tests.OverrideSettingsTests)
+An exception is setUp() is reraised after disable() is called. ... ok
+test_skip (a.tests.T) ... skipped 'needs sqlite 3.9'
+test_lost (a.tests.T) ...
+======================================================================
+ERROR: test_lost (a.tests.T)
+----------------------------------------------------------------------
+"""
+
+
+def test_official_setup_activates_conda_and_uses_the_official_directives():
+    from harness.evaluation.log_parsers import parser_for
+    from harness.evaluation.status import TestStatus
+    from harness.sandboxes.official_layout import official_directives, official_test_setup
+
+    assert official_directives("django/django", [
+        "tests/auth_tests/test_validators.py", "tests/auth_tests/fixtures/x.json",
+    ]) == ["auth_tests.test_validators"]
+    assert official_directives("psf/requests", ["test_requests.py"]) == ["test_requests.py"]
+    setup = official_test_setup(TASK, TestSetup("pytest -rA", "pytest", 60.0))
+    assert setup.preamble.startswith(". /opt/miniconda3/bin/activate && conda activate testbed")
+    assert setup.test_targets == tuple(TASK.test_files)
+    statuses = parser_for("django")(DJANGO_OUTPUT, [])
+    assert statuses == {
+        "test_ascii_validator (auth_tests.test_validators.UsernameValidatorsTests)":
+            TestStatus.PASSED,
+        "test_help_text (auth_tests.test_validators.UserAttributeSimilarityValidatorTest)":
+            TestStatus.FAILED,
+        "An exception is setUp() is reraised after disable() is called.": TestStatus.PASSED,
+        "test_skip (a.tests.T)": TestStatus.SKIPPED,
+        "test_lost (a.tests.T)": TestStatus.ERROR,
+    }
+
+
 def test_bad_image_options_are_one_clear_line_and_exit_code_2(tmp_path):
     done = subprocess.run(
         [sys.executable, "-m", "harness", "run", "--images", "prebuilt", "--image-layout",
