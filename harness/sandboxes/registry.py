@@ -144,9 +144,9 @@ class PullProgress:
                 self.done.add(layer)
         self.layers[layer] = (current, total)
         self.bar.total = sum(total for _, total in self.layers.values())
-        self.bar.n = sum(current for current, _ in self.layers.values())
         self.bar.set_postfix_str(f"layers {len(self.done)}/{len(self.layers)}", refresh=False)
-        self.bar.refresh()
+        # update() redraws at most every mininterval: a pull sends hundreds of events a second.
+        self.bar.update(sum(current for current, _ in self.layers.values()) - self.bar.n)
 
     def close(self) -> None:
         self.bar.close()
