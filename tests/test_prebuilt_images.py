@@ -105,7 +105,7 @@ def test_official_setup_activates_conda_and_uses_the_official_directives():
     ]) == ["auth_tests.test_validators"]
     assert official_directives("psf/requests", ["test_requests.py"]) == ["test_requests.py"]
     setup = official_test_setup(TASK, TestSetup("pytest -rA", "pytest", 60.0))
-    assert setup.preamble.startswith(". /opt/miniconda3/bin/activate && conda activate testbed")
+    assert ". /opt/miniconda3/bin/activate && conda activate testbed" in setup.preamble
     assert setup.test_targets == tuple(TASK.test_files)
     statuses = parser_for("django")(DJANGO_OUTPUT, [])
     assert statuses == {
@@ -233,6 +233,7 @@ def test_a_prebuilt_run_pulls_and_grades_exactly_as_on_our_image(
         assert digest == f"{reference.rsplit(':', 1)[0]}@{published['digest']}"
         if status != "EMPTY_PATCH":
             assert "conda-env: testbed python: /opt/miniconda3/envs/testbed/bin/python" in log
+            assert "could not activate" not in log
     with sqlite3.connect(tmp_path / "prebuilt.db") as connection:
         config = json.loads(connection.execute("SELECT config FROM runs").fetchone()[0])
     assert config["images"]["mode"] == "prebuilt"

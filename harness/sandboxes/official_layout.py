@@ -30,10 +30,15 @@ from harness.tasks import Task
 CONDA_ROOT = "/opt/miniconda3"
 CONDA_ENV = "testbed"
 ENV_PREFIX = f"{CONDA_ROOT}/envs/{CONDA_ENV}"
-# As the official eval script does it; `conda` is a shell function that the first line defines.
+# As the official eval script does it; `conda` is a shell function that `activate` defines.
+# The official script runs in bash, ours in sh: a probe in a subshell first, so that an
+# activate script sh cannot read leaves the env as the image's PATH has it (already active)
+# instead of ending the evaluation.
+_ACTIVATE_ENV = f". {CONDA_ROOT}/bin/activate && conda activate {CONDA_ENV}"
 ACTIVATE = (
-    f". {CONDA_ROOT}/bin/activate && conda activate {CONDA_ENV} || "
-    f"{{ echo 'could not activate the conda env {CONDA_ENV}' >&2; exit 7; }}\n"
+    f"if ({_ACTIVATE_ENV}) >/dev/null 2>&1; then {_ACTIVATE_ENV}; else "
+    f"echo 'warning: sh could not activate the conda env {CONDA_ENV}; using the image PATH' "
+    ">&2; fi\n"
     'echo "conda-env: ${CONDA_DEFAULT_ENV:-none} python: $(command -v python)" >&2'
 )
 ADAPT_VERSION = 1

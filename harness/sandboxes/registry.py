@@ -215,6 +215,9 @@ class Puller:
         if policy == "never":
             raise ImageNotInRegistry(f"{reference} is not present locally (--pull-policy never)")
         with self.slots, file_lock(f"pull {reference}"):
+            image = self.local(reference)
+            if image is not None and policy == "missing":
+                return self._result(reference, image, started, pulled=False)  # pulled meanwhile
             repository, tag = split_reference(reference)
             bar = PullProgress(reference, self.progress)
 
