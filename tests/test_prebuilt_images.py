@@ -445,3 +445,55 @@ def test_the_incremental_reset_restores_the_pristine_tree_exactly(docker_client,
         sandbox.exec("rm -rf textkit && echo gone > textkit")
         sandbox.reset()
         assert sandbox.exec(SNAPSHOT, timeout=120).stdout == pristine
+
+
+@pytest.mark.docker
+def test_the_bash_agent_works_in_the_prebuilt_image_with_the_env_active(
+    docker_client, published, tmp_path
+):
+    from fake_openai import FakeOpenAI, text_reply
+    from llm_helpers import MODEL, attempts, definition_file, price_file, run
+
+    from harness.agents.llm_factory import build_llm_agent
+    from harness.models.llm import RetryPolicy as ModelRetryPolicy
+    from harness.runner import SandboxFactory
+    from harness.sandboxes.specs import spec_for
+    from harness.store import Store
+
+    answers = [
+        "Which Python?\n```bash\necho env=$CONDA_DEFAULT_ENV; command -v python\n```",
+        f"Fixing.\n```bash\ncat > /tmp/fix.diff <<'PATCH'\n{TASK.patch}PATCH\n"
+        "git apply /tmp/fix.diff\n```",
+        "Done.\n```bash\nsubmit\n```",
+    ]
+
+    def respond(body):
+        turn = sum(1 for message in body["messages"] if message["role"] == "assistant")
+        return text_reply(answers[min(turn, len(answers) - 1)], prompt_tokens=100,
+                          completion_tokens=10)
+
+    resolver = ImageResolver(docker_client, ImageOptions(
+        mode="prebuilt", registry=published["options"].registry), lambda task: "unused")
+    spec = spec_for(TASK.repo, TASK.version)
+    own = TestSetup(spec.test_cmd, spec.log_parser, float(spec.test_timeout))
+    factory = SandboxFactory(
+        prepare_image=resolver.prepare,
+        start=lambda tag: resolver.sandbox_class(tag).start(docker_client, tag),
+        test_setup=lambda task: resolver.test_setup(task, lambda t: own),
+        describe_image=resolver.identity,
+    )
+    store = Store(tmp_path / "harness.db")
+    try:
+        with FakeOpenAI(responder=respond) as server:
+            agent = build_llm_agent(
+                str(definition_file(tmp_path, "bash")), model=MODEL, api_base=server.base_url,
+                prices_path=price_file(tmp_path), max_connections=1, store=store,
+                retry=ModelRetryPolicy(tries=2, first_wait=0.01),
+            )
+            assert run(store, agent, factory, "bash-prebuilt", 1, [TASK]) == "finished"
+        [attempt] = attempts(store, "bash-prebuilt")
+    finally:
+        store.close()
+    assert attempt["status"] == "resolved", attempt["error_message"]
+    text = json.dumps(attempt["trajectory"])
+    assert "env=testbed" in text and "/opt/miniconda3/envs/testbed/bin/python" in text
