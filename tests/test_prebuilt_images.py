@@ -497,3 +497,18 @@ def test_the_bash_agent_works_in_the_prebuilt_image_with_the_env_active(
     assert attempt["status"] == "resolved", attempt["error_message"]
     text = json.dumps(attempt["trajectory"])
     assert "env=testbed" in text and "/opt/miniconda3/envs/testbed/bin/python" in text
+
+
+@pytest.mark.docker
+def test_validate_runs_gold_and_empty_on_the_prebuilt_image(published, tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-m", "harness", "validate", "--instances", TASK.instance_id,
+         "--images", "prebuilt", "--image-registry", published["options"].registry,
+         "--db", str(tmp_path / "v.db"), "--cache-dir", str(tmp_path / "cache"), "--json"],
+        cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    [row] = json.loads(done.stdout)
+    assert (row["spec"], row["valid"], row["gold_resolves"], row["empty_unresolved"]) == (
+        "prebuilt", True, True, True,
+    ), row

@@ -132,6 +132,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     validate.add_argument("--memory", default="3g", help="memory limit per sandbox (default 3g)")
     validate.add_argument("--cpus", type=float, default=1.0, help="CPUs per sandbox (default 1)")
     validate.add_argument("--json", action="store_true", help="print the table as JSON")
+    from harness.cli import images as cli_images
+
+    cli_images.add_image_arguments(validate)
     validate.add_argument(
         "--db", default=str(DEFAULT_DB),
         help=f"SQLite file or any SQLAlchemy URL (default {DEFAULT_DB})",
@@ -176,6 +179,7 @@ class _DockerSandboxes:
         self.args = args
         self._client = None
         self._repos = None
+        self._resolver = None
 
     def client(self):
         if self._client is None:
@@ -198,29 +202,59 @@ class _DockerSandboxes:
             self._repos = RepoSource(repos_dir=repos_dir, cache_dir=Path(self.args.cache_dir))
         return self._repos
 
-    def setup(self, task: Task):
+    @staticmethod
+    def _own_setup(task: Task):
         from harness.evaluation.evaluator import TestSetup
         from harness.sandboxes.specs import SpecError, spec_for
 
         try:
             spec = spec_for(task.repo, task.version)
         except SpecError:
+            return None
+        return TestSetup(spec.test_cmd, spec.log_parser, float(spec.test_timeout))
+
+    def setup(self, task: Task):
+        from harness.evaluation.evaluator import TestSetup
+        from harness.sandboxes.specs import spec_for
+
+        resolver = self.resolver()
+        if resolver.options.mode != "build":
+            try:
+                # The image decides the setup (official layout or ours): resolve it first.
+                image = self.prepare_image(task)
+                if resolver.identity(image).source == "prebuilt":
+                    return "prebuilt", resolver.test_setup(task, self._own_setup)
+            except Exception:  # recorded as an environment failure by validate_task
+                return "-", TestSetup("true", "pytest", 60.0)
+        setup = self._own_setup(task)
+        if setup is None:
             # Recorded as an environment failure by validate_task, through prepare_image.
             return "-", TestSetup("true", "pytest", 60.0)
-        return spec.name, TestSetup(spec.test_cmd, spec.log_parser, float(spec.test_timeout))
+        return spec_for(task.repo, task.version).name, setup
+
+    def resolver(self):
+        if self._resolver is None:
+            from harness.cli.images import image_options_from_args
+            from harness.sandboxes.images import prepare_instance_image
+            from harness.sandboxes.prebuilt import ImageResolver
+
+            def build(task: Task) -> str:
+                quiet = lambda line: None  # noqa: E731
+                return prepare_instance_image(self.client(), task, self.repos(), quiet)
+
+            self._resolver = ImageResolver(
+                self.client(), image_options_from_args(self.args), build, _eprint
+            )
+        return self._resolver
 
     def prepare_image(self, task: Task) -> str:
-        from harness.sandboxes.images import prepare_instance_image
-
-        return prepare_instance_image(
-            self.client(), task, self.repos(), lambda line: None,
-        )
+        return self.resolver().prepare(task)
 
     def start(self, image: str):
-        from harness.sandboxes.docker_sandbox import DockerSandbox, SandboxLimits
+        from harness.sandboxes.docker_sandbox import SandboxLimits
 
         limits = SandboxLimits(memory=self.args.memory, cpus=self.args.cpus)
-        return DockerSandbox.start(self.client(), image, limits)
+        return self.resolver().sandbox_class(image).start(self.client(), image, limits)
 
 
 def _docker(args: argparse.Namespace) -> _DockerSandboxes:

@@ -39,8 +39,9 @@ from harness.tasks import Task
 Log = Callable[[str], None]
 
 
-class PrebuiltImageError(RuntimeError):
-    """`--images prebuilt` and the task's image cannot be had from the registry."""
+class PrebuiltImageError(ImageBuildError):
+    """`--images prebuilt` and the task's image cannot be had from the registry (an
+    environment failure of that task, as a failed build is)."""
 
 
 class ImageResolver:
