@@ -57,6 +57,8 @@ def build_agent(args: argparse.Namespace, store: Store, budget: Budget | None) -
                 cache=not args.no_cache,
                 store=store,
                 budget=budget,
+                # litellm (seconds to import) only once the run has model calls to make.
+                check_environment=False,
             )
         except LLMAgentError as error:
             raise UserError(str(error)) from None
@@ -64,6 +66,16 @@ def build_agent(args: argparse.Namespace, store: Store, budget: Budget | None) -
             _eprint(f"warning: {warning}")
         return llm_agent
     raise UserError(f"unknown agent {args.agent!r}; built in: mutation, replay, oneshot, bash")
+
+
+def check_model_environment(llm) -> None:
+    """The API-key check, made once a run has model calls to make."""
+    from harness.models.llm import ModelFatalError
+
+    try:
+        llm.check_environment()
+    except ModelFatalError as error:
+        raise UserError(str(error)) from None
 
 
 def build_budget(args: argparse.Namespace) -> Budget:
@@ -81,19 +93,6 @@ def build_budget(args: argparse.Namespace) -> Budget:
         )
     except ValueError as error:
         raise UserError(str(error)) from None
-
-
-def model_dollars_spent(store: Store, run_id: str) -> float:
-    """What a run already paid for model calls: a resumed run's --max-cost counts it."""
-    from sqlalchemy import func, select
-
-    from harness.store import AttemptRecord
-
-    with store.reading() as session:
-        spent = session.scalar(
-            select(func.sum(AttemptRecord.model_dollars)).where(AttemptRecord.run_id == run_id)
-        )
-    return float(spent or 0.0)
 
 
 def default_run_id(args: argparse.Namespace, agent: Agent) -> str:
@@ -174,7 +173,6 @@ def command_run(args: argparse.Namespace) -> int:
         budget = build_budget(args)
         agent = build_agent(args, store, budget)
         run_id = args.run_id or default_run_id(args, agent)
-        budget.spent = model_dollars_spent(store, run_id)
         config = {
             "dataset": args.dataset,
             "instances": args.instances,
@@ -203,7 +201,10 @@ def command_run(args: argparse.Namespace) -> int:
             config=config,
         )
         runner = Runner(store, agent, docker_sandbox_factory(args), plan, log=_eprint)
-        runner.on_finish = lambda: {"budget": budget.summary()}
+        runner.on_finish = lambda: {"budget": budget.summary(run_id)}
+        llm = getattr(agent, "llm", None)
+        if llm is not None:
+            runner.before_work = lambda: check_model_environment(llm)
         try:
             status = runner.run(tasks)
         except RunConfigError as error:

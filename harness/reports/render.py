@@ -13,6 +13,7 @@ from harness.reports.metrics import KPoint, TaskCounts, curve
 from harness.reports.rundata import load_run
 from harness.reports.scaling import NoFit
 from harness.store import AttemptRecord, EvaluationRecord, RunRecord, Store
+from harness.store.spend import REDO_KINDS, cached_cost_by_attempt, run_spend
 
 
 @dataclass
@@ -36,6 +37,12 @@ class RunReport:
     left_out: dict[str, str] = field(default_factory=dict)
     model_dollars: float = 0.0
     compute_dollars: float = 0.0
+    budget_cut: int = 0  # attempts a budget cut short: kept, not counted, made again later
+    # The ledger of spend (harness.store.spend.RunSpend): billed = counted + not counted +
+    # unused, and what the cached answers cost when they were made.
+    spend: dict[str, Any] = field(default_factory=dict)
+    # Dollars at each report k had no answer come from the response cache.
+    dollars_uncached: list[float] = field(default_factory=list)
 
     @property
     def solved_tasks(self) -> int:
@@ -57,7 +64,8 @@ def build_report(store: Store, run_id: str, bootstrap_samples: int = 1000) -> Ru
         counted = (
             AttemptRecord.run_id == run_id,
             AttemptRecord.evaluation_id.is_not(None),
-            or_(AttemptRecord.error_kind.is_(None), AttemptRecord.error_kind != "infra"),
+            or_(AttemptRecord.error_kind.is_(None),
+                AttemptRecord.error_kind.not_in(REDO_KINDS)),
         )
         totals = session.execute(
             select(
@@ -86,6 +94,13 @@ def build_report(store: Store, run_id: str, bootstrap_samples: int = 1000) -> Ru
         )
         for task in sorted(data.tasks, key=lambda task: task.instance_id)
     ]
+    points = curve(tasks, samples=bootstrap_samples)
+    cached = cached_cost_by_attempt(store, run_id)
+    # Per task: what its counted attempts' cached samples cost when made, per attempt.
+    cached_per_attempt = [
+        sum(cached.get(attempt_id, 0.0) for attempt_id in task.attempt_ids) / task.n
+        for task in data.tasks if task.n > 0
+    ]
     return RunReport(
         run_id=run.id,
         agent=run.agent,
@@ -94,7 +109,7 @@ def build_report(store: Store, run_id: str, bootstrap_samples: int = 1000) -> Ru
         status_note=run.note,
         vcpu_hour_dollars=run.vcpu_hour_dollars,
         tasks=tasks,
-        points=curve(tasks, samples=bootstrap_samples),
+        points=points,
         attempts_counted=sum(t.n for t in tasks),
         attempts_pending=data.attempts_pending,
         infra_errors=data.infra_errors,
@@ -104,6 +119,11 @@ def build_report(store: Store, run_id: str, bootstrap_samples: int = 1000) -> Ru
         left_out=dict(run.config.get("left_out") or {}),
         model_dollars=float(totals[0]),
         compute_dollars=float(totals[1]) * run.vcpu_hour_dollars / 3600.0,
+        budget_cut=data.budget_cut,
+        spend=run_spend(store, run_id).to_json(),
+        dollars_uncached=[
+            point.dollars + point.k * sum(cached_per_attempt) for point in points
+        ],
     )
 
 
@@ -122,10 +142,11 @@ def render_table(report: RunReport) -> str:
         f"{report.solved_tasks} solved at least once)  attempts counted: "
         f"{report.attempts_counted}  (k requested: {report.k_requested})",
     ]
-    if report.attempts_pending or report.infra_errors:
+    if report.attempts_pending or report.infra_errors or report.budget_cut:
         lines.append(
             f"not counted: {report.attempts_pending} awaiting evaluation, "
-            f"{report.infra_errors} infrastructure errors (rerun the same run id to redo them)"
+            f"{report.infra_errors} infrastructure errors, {report.budget_cut} cut short by a "
+            "budget (kept in the store; rerun the same run id to redo them)"
         )
     if report.agent_errors:
         errors = ", ".join(
@@ -144,14 +165,20 @@ def render_table(report: RunReport) -> str:
         lines.append("no evaluated attempts yet: nothing to report")
         return "\n".join(lines)
     lines.append("")
+    cached_calls = int(report.spend.get("cached_calls", 0))
     header = f"{'k':>5}  {'solve rate':>10}  {'95% CI (bootstrap)':>19}  {'dollars at k':>13}"
+    if cached_calls:
+        header += f"  {'at cost when made':>17}"
     lines += [header, "-" * len(header)]
-    for point in report.points:
+    for i, point in enumerate(report.points):
         interval = f"{100 * point.low:5.1f}% - {100 * point.high:5.1f}%"
-        lines.append(
+        line = (
             f"{point.k:>5}  {100 * point.solve_rate:>9.1f}%  {interval:>19}  "
             f"{_dollars(point.dollars, point.dollars_known):>13}"
         )
+        if cached_calls:
+            line += f"  {_dollars(report.dollars_uncached[i], point.dollars_known):>17}"
+        lines.append(line)
     lines.append("")
     lines.append(
         f"solve rate at k: unbiased pass@k (Chen et al. 2021) averaged over {len(counted)} tasks; "
@@ -163,9 +190,31 @@ def render_table(report: RunReport) -> str:
         f"${report.vcpu_hour_dollars:.4f} per vCPU-hour "
         f"({_dollars(report.compute_dollars)} in all)."
     )
+    lines += spend_lines(report)
     statuses = ", ".join(f"{k}: {v}" for k, v in sorted(report.evaluation_statuses.items()))
     lines.append(f"verdicts of counted attempts: {statuses}")
     return "\n".join(lines)
+
+
+def spend_lines(report: RunReport) -> list[str]:
+    """The ledger's account of the run's model spend, every invocation included."""
+    spend = report.spend
+    if not spend or not (spend["calls"] or spend["cached_calls"] or spend["failed_tries"]):
+        return []
+    lines = [
+        f"model spend (ledger of every call): {_dollars(spend['billed'])} billed in "
+        f"{spend['calls']} calls = {_dollars(spend['counted'])} used by counted attempts + "
+        f"{_dollars(spend['not_counted'])} by attempts not counted (infrastructure errors, "
+        f"budget cuts) + {_dollars(spend['unused'])} on samples no attempt used "
+        f"(run overhead); {spend['failed_tries']} failed tries billed nothing."
+    ]
+    if spend["cached_calls"]:
+        lines.append(
+            f"cached: {spend['cached_calls']} calls answered from the response cache cost "
+            f"$0 now; those samples cost {_dollars(spend['cached_when_made'])} when they were "
+            "made ('at cost when made' above: the figure to compare prompts or models by)."
+        )
+    return lines
 
 
 def render_json(report: RunReport) -> str:

@@ -69,6 +69,7 @@ class RunData:
     vcpu_hour_dollars: float = 0.0
     attempts_pending: int = 0
     infra_errors: int = 0
+    budget_cut: int = 0  # attempts a budget cut short: kept, not counted, made again later
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -148,10 +149,13 @@ def load_run(store: Store, run_id: str) -> RunData:
         task_id: ([], [], [], []) for task_id, *_ in run_tasks
     }
     unknown: dict[int, int] = dict.fromkeys(collected, 0)
-    pending = infra = 0
+    pending = infra = cut = 0
     for task_id, attempt_id, error_kind, model_dollars, compute, evaluation_id in rows:
         if error_kind == "infra":
             infra += 1
+            continue
+        if error_kind == "budget_cut":
+            cut += 1
             continue
         if evaluation_id is None:
             pending += 1
@@ -189,6 +193,7 @@ def load_run(store: Store, run_id: str) -> RunData:
         vcpu_hour_dollars=price,
         attempts_pending=pending,
         infra_errors=infra,
+        budget_cut=cut,
     )
 
 
