@@ -71,7 +71,7 @@ class EndpointGate:
             time.sleep(left)
             waited += left
 
-    def failed(self, retry_after: float | None, fallback: float) -> float:
+    def failed(self, retry_after: float | None, fallback: float, status: int = 429) -> float:
         """Records a 429/5xx and pauses the endpoint; returns the pause in seconds."""
         message = ""
         with self._lock:
@@ -81,9 +81,13 @@ class EndpointGate:
                 pause = max(pause, self.breaker_wait)
                 if not self.breaker_open:
                     self.breaker_open = True
+                    what = (
+                        "rate-limited by the model" if status == 429
+                        else f"the model keeps failing (HTTP {status})"
+                    )
                     message = (
-                        f"rate-limited by the model ({self.failures_in_a_row} failures in a "
-                        f"row at {self.endpoint}), waiting {pause:.0f} s"
+                        f"{what}: {self.failures_in_a_row} failures in a row at "
+                        f"{self.endpoint}; every worker waits {pause:.0f} s"
                     )
             until = time.monotonic() + pause
             if until > self._paused_until:

@@ -348,7 +348,13 @@ class LLM:
                     last = classify(error, self.model)
                     if not isinstance(last, TransientModelError):
                         raise last from None
-                    self.gate.failed(_retry_after(error), self.retry.wait(attempt, error))
+                    status = getattr(error, "status_code", None)
+                    pause = self.retry.wait(attempt, error)
+                    if isinstance(status, int) and (status == 429 or status >= 500):
+                        # The endpoint says it is overloaded: every worker backs off.
+                        self.gate.failed(_retry_after(error), pause, status)
+                    elif attempt + 1 < self.retry.tries:
+                        time.sleep(pause)  # a timeout or lost connection: this call only
                     continue
                 waited += time.monotonic() - started
             self.gate.succeeded()
