@@ -166,7 +166,7 @@ def compare_runs(
     alpha: float = 0.05,
     min_effect: float = 0.0,
     align_tasks: str | None = None,
-    test: str = "bootstrap",
+    test: str = "permutation",
     samples: int = 10000,
     seed: int = 0,
 ) -> Comparison:
