@@ -124,14 +124,14 @@ def run_spend(store: Store, run_id: str) -> RunSpend:
         ).all()
         used = session.execute(
             select(uses.call_id, attempts.error_kind)
-            .join(attempts, attempts.id == uses.attempt_id)
+            .join(AttemptRecord.__table__, attempts.id == uses.attempt_id)
             .where(attempts.run_id == run_id)
         ).all()
         # Cached samples used by this run's attempts, whichever call they point at.
         cached_used = session.execute(
             select(calls.dollars_when_made, calls.samples)
-            .join(uses, uses.call_id == calls.id)
-            .join(attempts, attempts.id == uses.attempt_id)
+            .join(SampleUseRecord.__table__, uses.call_id == calls.id)
+            .join(AttemptRecord.__table__, attempts.id == uses.attempt_id)
             .where(attempts.run_id == run_id, calls.outcome == "cached")
         ).all()
     share = {
@@ -170,8 +170,8 @@ def cached_cost_by_attempt(store: Store, run_id: str) -> dict[int, float]:
     with store.reading() as session:
         rows = session.execute(
             select(uses.attempt_id, calls.dollars_when_made, calls.samples)
-            .join(calls, calls.id == uses.call_id)
-            .join(attempts, attempts.id == uses.attempt_id)
+            .join(ModelCallRecord.__table__, calls.id == uses.call_id)
+            .join(AttemptRecord.__table__, attempts.id == uses.attempt_id)
             .where(attempts.run_id == run_id, calls.outcome == "cached")
         ).all()
     out: dict[int, float] = {}
