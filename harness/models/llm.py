@@ -357,18 +357,23 @@ class LLM:
                         time.sleep(pause)  # a timeout or lost connection: this call only
                     continue
                 waited += time.monotonic() - started
-            self.gate.succeeded()
-            completion = self._completion(response, messages, waited, attempt + 1)
-            call_id = self._record(budget, CallEntry(
-                **self._where(budget, serves, len(completion.texts)), n=n,
-                samples=len(completion.texts), outcome="ok",
-                input_tokens=completion.input_tokens, output_tokens=completion.output_tokens,
-                cache_read_tokens=completion.cache_read_tokens,
-                cache_write_tokens=completion.cache_write_tokens, dollars=completion.dollars,
-                cache_key=key, seconds=completion.model_seconds,
-            ))
-            if budget is not None:
-                budget.call_ended(completion.dollars, cached=False)
+                self.gate.succeeded()
+                completion = self._completion(response, messages, waited, attempt + 1)
+                # Written to the ledger before the connection slot is given back, so a call
+                # counts as in flight until the budgets can see what it cost: the overshoot
+                # of a dollar limit stays within --max-connections calls.
+                call_id = self._record(budget, CallEntry(
+                    **self._where(budget, serves, len(completion.texts)), n=n,
+                    samples=len(completion.texts), outcome="ok",
+                    input_tokens=completion.input_tokens,
+                    output_tokens=completion.output_tokens,
+                    cache_read_tokens=completion.cache_read_tokens,
+                    cache_write_tokens=completion.cache_write_tokens,
+                    dollars=completion.dollars, cache_key=key,
+                    seconds=completion.model_seconds,
+                ))
+                if budget is not None:
+                    budget.call_ended(completion.dollars, cached=False)
             return dataclasses.replace(completion, call_id=call_id)
         assert last is not None
         raise TransientModelError(
