@@ -10,6 +10,10 @@ attempts plus its recorded overhead add up to it.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from fake_openai import Bill, FakeOpenAI, error_reply, text_reply
@@ -284,3 +288,46 @@ def test_500_mid_batch_keeps_the_infra_error_visible_until_redone(tmp_path, fact
     assert build_report(store, "flaky").infra_errors == 0
     assert_ledger_is_the_bill(store, ["flaky"], total(first, second))
     assert run_spend(store, "flaky").unused == pytest.approx(overhead)
+
+
+def cli(tmp_path, server, *extra: str, run_id: str = "cli") -> subprocess.CompletedProcess:
+    """`python -m harness run ... --json` in a subprocess of this worktree's code; says on
+    stderr whether litellm was imported."""
+    definition = definition_file(tmp_path, "oneshot", samples_per_call=2)
+    argv = ["run", "--dataset", "demo", "--instances", TASK.instance_id, "--agent", "oneshot",
+            "--agent-config", str(definition), "--model", MODEL, "--api-base",
+            server.base_url, "--prices", str(price_file(tmp_path)), "--k", "2", "--run-id",
+            run_id, "--db", str(tmp_path / "cli.db"), "--cache-dir", str(tmp_path / "cache"),
+            "--max-sandboxes", "1", "--json", *extra]
+    code = (
+        "import sys\nfrom harness.cli import main\ncode = main(sys.argv[1:])\n"
+        "print('litellm imported:', 'litellm' in sys.modules, file=sys.stderr)\n"
+        "raise SystemExit(code)\n"
+    )
+    root = str(Path(__file__).resolve().parents[1])
+    env = {**os.environ, "PYTHONPATH": root}
+    return subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True,
+                          env=env, cwd=tmp_path, timeout=300)
+
+
+def test_cli_json_is_one_document_on_stdout_and_a_noop_rerun_skips_litellm(tmp_path, factory):
+    with FakeOpenAI(responder=per_sample) as server:
+        first = cli(tmp_path, server)
+        assert first.returncode == 0, first.stderr
+        assert json.loads(first.stdout)["status"] == "finished"
+        assert "litellm imported: True" in first.stderr
+        again = cli(tmp_path, server)
+        assert again.returncode == 0, again.stderr
+        assert json.loads(again.stdout)["attempts_counted"] == 2
+        # Nothing to do: no model call, so litellm (seconds to import) is never imported.
+        assert "litellm imported: False" in again.stderr
+        assert server.bill.calls == 1
+        # A run stopped by its budget (its first batch comes from the cache, its second is
+        # paid, its third refused): the stop goes to stderr, the JSON alone to stdout.
+        stopped = cli(tmp_path, server, "--k", "6", "--max-cost", "0.0001", run_id="cli-cap")
+        assert stopped.returncode == 1, stopped.stderr
+        report = json.loads(stopped.stdout)
+        assert report["status"] == "budget_exhausted"
+        assert "stopping: run budget exhausted" in stopped.stderr
+        assert report["spend"]["billed"] == pytest.approx(
+            server.bill.dollars - (2000 + 2 * 200) / 1e6)
