@@ -38,8 +38,10 @@ class BudgetExhausted(Exception):
         unit = "$" if what == "dollars" else ""
         shown = f"{unit}{used:.4f}" if what == "dollars" else f"{used:g}"
         limit_shown = f"{unit}{limit:.4f}" if what == "dollars" else f"{limit:g}"
+        # The definition's limit is a per-attempt limit too; the hint says whose it is.
+        label = "attempt" if scope == "agent" else scope
         super().__init__(
-            f"{scope} budget exhausted: {what} used {shown} of {limit_shown}; {hint}"
+            f"{label} budget exhausted: {what} used {shown} of {limit_shown}; {hint}"
         )
 
 
