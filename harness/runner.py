@@ -531,10 +531,12 @@ class _TaskWorker:
                 session.flush()
                 if candidate.samples:
                     # The attempt's dollars are its samples' shares of the billed calls.
-                    record.model_dollars = claim_samples(
+                    dollars, found = claim_samples(
                         session, record.id, runner.plan.run_id,
                         [(ref.call_id, ref.position) for ref in candidate.samples],
                     )
+                    if found:  # else the agent's ledger had no store: keep its own figure
+                        record.model_dollars = dollars
             self.item.redo.pop(context.index, None)
         except IntegrityError:
             # Another process made this attempt meanwhile: keep theirs, never a second copy.

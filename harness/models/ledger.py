@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from harness.store import Store
+if TYPE_CHECKING:  # the store is imported only by a ledger that has one
+    from harness.store import Store
 
 
 @dataclass(frozen=True)

@@ -88,10 +88,10 @@ def analyze(
                 f"task {task.instance_id} has no counted attempt and is left out"
                 + (f": {task.error}" if task.error else "")
             )
-    if run.attempts_pending or run.infra_errors:
+    if run.attempts_pending or run.infra_errors or run.budget_cut:
         notes.append(
             f"not counted: {run.attempts_pending} attempts awaiting evaluation, "
-            f"{run.infra_errors} infrastructure errors"
+            f"{run.infra_errors} infrastructure errors, {run.budget_cut} cut short by a budget"
         )
     max_k = run.max_k
     ks = ks_for(max_k)

@@ -41,17 +41,20 @@ def billed(store: Store, run_id: str, instance_id: str | None = None) -> tuple[f
 
 def claim_samples(
     session: Session, attempt_id: int, run_id: str, samples: list[tuple[int, int]]
-) -> float | None:
+) -> tuple[float | None, int]:
     """Links the attempt to the (call id, position) samples it used and returns its model
-    dollars: the sum of each sample's share of its call (None if any price is unknown).
+    dollars, the sum of each sample's share of its call (None if any price is unknown), and
+    how many samples it found in the ledger.
 
     A sample answered from the response cache, whose original call this same run paid and no
     attempt holds (a redo replaying an infrastructure error's calls), is charged at that call."""
     total: float | None = 0.0
+    found = 0
     for call_id, position in samples:
         call = session.get(ModelCallRecord, call_id)
         if call is None:
             continue
+        found += 1
         if call.outcome == "cached" and call.cache_key:
             paid = _unclaimed_paid(session, run_id, call.cache_key, position)
             if paid is not None:
@@ -68,7 +71,7 @@ def claim_samples(
             total = None
         elif total is not None and call.samples:
             total += call.dollars / call.samples
-    return total
+    return total, found
 
 
 def _unclaimed_paid(
