@@ -4,7 +4,7 @@ concurrent slow calls, and a limit that holds for a new process on the same stor
 import threading
 
 import pytest
-from fake_openai import FakeOpenAI, text_reply
+from fake_openai import FakeOpenAI, error_reply, text_reply
 
 from harness.models.budget import Budget, BudgetExhausted, Limits
 from harness.models.ledger import Ledger
@@ -80,3 +80,38 @@ def test_instance_limit_in_steps_persists_across_budgets(tmp_path):
                          budget=third.start_attempt("t", run_id="r", index=2))
         assert server.bill.calls == 2
     store.close()
+
+
+def test_a_429_pauses_every_worker_of_the_endpoint_for_its_retry_after():
+    replies = iter([None, None, "429"])  # the third request is rate-limited
+    lock = threading.Lock()
+
+    def respond(body):
+        with lock:
+            kind = next(replies, None)
+        if kind == "429":
+            return error_reply(429, "slow down", headers={"Retry-After": "1"})
+        return text_reply("ok", prompt_tokens=10, completion_tokens=1, delay=0.05)
+
+    with FakeOpenAI(responder=respond) as server:
+        llm = llm_for(server)
+        llm.retry = RetryPolicy(tries=3)
+
+        def worker(number: int) -> None:
+            for call in range(4):
+                llm.complete([{"role": "user", "content": f"{number}/{call}"}], use_cache=False)
+
+        threads = [threading.Thread(target=worker, args=(i,)) for i in range(3)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        times = list(server.request_times)
+    assert len(times) == 13 and server.bill.errors == 1
+    # From the moment the 429 reached the client (litellm takes a while to raise it), no
+    # worker sends a request until its Retry-After has passed.
+    assert llm.gate.last_pause is not None
+    paused_from, paused_until = llm.gate.last_pause
+    assert paused_until - paused_from >= 0.99
+    assert [t for t in times if paused_from + 0.02 < t < paused_until - 0.01] == []
+    assert sum(1 for t in times if t >= paused_until - 0.01) >= 3  # all workers waited

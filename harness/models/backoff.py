@@ -58,6 +58,7 @@ class EndpointGate:
         self.failures_in_a_row = 0
         self.breaker_open = False
         self.pauses = 0
+        self.last_pause: tuple[float, float] | None = None  # (from, until), monotonic
 
     def wait_turn(self) -> float:
         """Blocks while the endpoint is paused (a pause may grow meanwhile); returns the
@@ -89,10 +90,12 @@ class EndpointGate:
                         f"{what}: {self.failures_in_a_row} failures in a row at "
                         f"{self.endpoint}; every worker waits {pause:.0f} s"
                     )
-            until = time.monotonic() + pause
+            now = time.monotonic()
+            until = now + pause
             if until > self._paused_until:
                 self._paused_until = until
                 self.pauses += 1
+                self.last_pause = (now, until)
         if message:
             _tell(message)
         return pause
