@@ -109,9 +109,10 @@ def test_a_429_pauses_every_worker_of_the_endpoint_for_its_retry_after():
         times = list(server.request_times)
     assert len(times) == 13 and server.bill.errors == 1
     # From the moment the 429 reached the client (litellm takes a while to raise it), no
-    # worker sends a request until its Retry-After has passed.
+    # worker starts a request until its Retry-After has passed; one started just before
+    # may still be on its way (0.3 s of slack for a loaded machine).
     assert llm.gate.last_pause is not None
     paused_from, paused_until = llm.gate.last_pause
     assert paused_until - paused_from >= 0.99
-    assert [t for t in times if paused_from + 0.02 < t < paused_until - 0.01] == []
+    assert [t for t in times if paused_from + 0.3 < t < paused_until - 0.01] == []
     assert sum(1 for t in times if t >= paused_until - 0.01) >= 3  # all workers waited

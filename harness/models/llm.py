@@ -328,6 +328,8 @@ class LLM:
             # Every worker calling this endpoint waits out the same pause.
             self.gate.wait_turn()
             with self.limiter.slot():
+                # A pause may have begun while this call queued for a slot.
+                self.gate.wait_turn()
                 # Checked once a slot is free: others may have spent the budget while this
                 # call queued. The check and counting the call in flight are one step.
                 if budget is not None:
