@@ -33,7 +33,9 @@ from harness.agents.llm_factory import build_llm_agent
 from harness.models import backoff
 from harness.models.budget import Budget, Limits
 from harness.models.llm import RetryPolicy
-from harness.reports.render import build_report, render_json, render_table
+from harness.reports.analysis import analyze
+from harness.reports.render import build_report, render_analyses, render_json, render_table
+from harness.reports.rundata import load_run
 from harness.reports.show import render_attempt
 from harness.store import RunRecord, Store
 from harness.store.schema import ModelCallRecord
@@ -154,6 +156,9 @@ def test_k_not_a_multiple_of_n_asks_only_for_what_is_left_then_a_cached_rerun(
         report.points[-1].dollars + bill.dollars)
     text = render_table(report)
     assert "at cost when made" in text and "cost $0 now" in text
+    # `harness report` says the same, from the same ledger.
+    full = render_analyses([analyze(load_run(store, "k6-again"))])
+    assert f"those samples cost ${bill.dollars:.4f} when they were made" in full
 
 
 def test_run_budget_stops_persists_and_a_resume_with_a_larger_cap_goes_on(

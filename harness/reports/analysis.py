@@ -14,6 +14,7 @@ from harness.reports.metrics import bootstrap_means, ks_for, pass_at_k_matrix, p
 from harness.reports.rundata import RunData
 from harness.reports.scaling import NoFit, ScalingFit, fit_curve
 from harness.reports.selection import SELECTORS, VOTE_SAMPLES, selection_matrix
+from harness.reports.spend_text import spend_lines
 
 DEFAULT_TARGETS = (0.5, 0.75, 0.9)
 
@@ -93,6 +94,7 @@ def analyze(
             f"not counted: {run.attempts_pending} attempts awaiting evaluation, "
             f"{run.infra_errors} infrastructure errors, {run.budget_cut} cut short by a budget"
         )
+    notes += spend_lines(run.spend)
     max_k = run.max_k
     ks = ks_for(max_k)
     if not tasks or not ks:

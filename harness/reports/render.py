@@ -12,6 +12,7 @@ from harness.reports.analysis import RunAnalysis
 from harness.reports.metrics import KPoint, TaskCounts, curve
 from harness.reports.rundata import load_run
 from harness.reports.scaling import NoFit
+from harness.reports.spend_text import spend_lines
 from harness.store import AttemptRecord, EvaluationRecord, RunRecord, Store
 from harness.store.spend import REDO_KINDS, cached_cost_by_attempt, run_spend
 
@@ -190,31 +191,10 @@ def render_table(report: RunReport) -> str:
         f"${report.vcpu_hour_dollars:.4f} per vCPU-hour "
         f"({_dollars(report.compute_dollars)} in all)."
     )
-    lines += spend_lines(report)
+    lines += spend_lines(report.spend)
     statuses = ", ".join(f"{k}: {v}" for k, v in sorted(report.evaluation_statuses.items()))
     lines.append(f"verdicts of counted attempts: {statuses}")
     return "\n".join(lines)
-
-
-def spend_lines(report: RunReport) -> list[str]:
-    """The ledger's account of the run's model spend, every invocation included."""
-    spend = report.spend
-    if not spend or not (spend["calls"] or spend["cached_calls"] or spend["failed_tries"]):
-        return []
-    lines = [
-        f"model spend (ledger of every call): {_dollars(spend['billed'])} billed in "
-        f"{spend['calls']} calls = {_dollars(spend['counted'])} used by counted attempts + "
-        f"{_dollars(spend['not_counted'])} by attempts not counted (infrastructure errors, "
-        f"budget cuts) + {_dollars(spend['unused'])} on samples no attempt used "
-        f"(run overhead); {spend['failed_tries']} failed tries billed nothing."
-    ]
-    if spend["cached_calls"]:
-        lines.append(
-            f"cached: {spend['cached_calls']} calls answered from the response cache cost "
-            f"$0 now; those samples cost {_dollars(spend['cached_when_made'])} when they were "
-            "made ('at cost when made' above: the figure to compare prompts or models by)."
-        )
-    return lines
 
 
 def render_json(report: RunReport) -> str:

@@ -19,6 +19,7 @@ from harness.store import (
     Store,
     TaskRecord,
 )
+from harness.store.spend import run_spend
 
 EMPTY_PATCH_HASH = patch_hash("")
 
@@ -70,6 +71,8 @@ class RunData:
     attempts_pending: int = 0
     infra_errors: int = 0
     budget_cut: int = 0  # attempts a budget cut short: kept, not counted, made again later
+    # The run's model spend from the ledger (harness.store.spend.RunSpend.to_json()).
+    spend: dict = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -194,6 +197,7 @@ def load_run(store: Store, run_id: str) -> RunData:
         attempts_pending=pending,
         infra_errors=infra,
         budget_cut=cut,
+        spend=run_spend(store, run_id).to_json(),
     )
 
 
