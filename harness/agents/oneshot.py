@@ -48,7 +48,8 @@ class _TaskState:
     prompt_sha256: str
     files: dict[str, str | None] = field(default_factory=dict)  # full texts read so far
     checked: dict[str, str] = field(default_factory=dict)  # patch hash -> "" or apply error
-    batches: dict[int, _Batch] = field(default_factory=dict)  # attempt index -> its batch
+    # (run id, attempt index) -> its batch: a run never takes another run's paid samples.
+    batches: dict[tuple[str | None, int], _Batch] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -119,16 +120,17 @@ class OneshotAgent:
         index = context.index
         n = self.definition.samples_per_call
         if n > 1:
+            run = context.run_id
             with state.lock:
-                batch = state.batches.get(index)
+                batch = state.batches.get((run, index))
                 if batch is None:
                     upcoming = context.upcoming or (index,)
-                    wanted = [j for j in upcoming if j not in state.batches][:n]
+                    wanted = [j for j in upcoming if (run, j) not in state.batches][:n]
                     if index not in wanted:
                         wanted = [index, *wanted[: n - 1]]
                     batch = _Batch(wanted)
                     for j in wanted:
-                        state.batches[j] = batch
+                        state.batches[(run, j)] = batch
             with batch.lock:
                 fetched = batch.completion is None
                 if batch.completion is None:

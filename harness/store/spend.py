@@ -52,8 +52,8 @@ def claim_samples(
     found = 0
     for call_id, position in samples:
         call = session.get(ModelCallRecord, call_id)
-        if call is None:
-            continue
+        if call is None or (call.outcome == "ok" and call.run_id != run_id):
+            continue  # not in this store's ledger, or another run's bill
         found += 1
         if call.outcome == "cached" and call.cache_key:
             paid = _unclaimed_paid(session, run_id, call.cache_key, position)
