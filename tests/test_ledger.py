@@ -242,7 +242,7 @@ def test_attempt_budget_cuts_an_attempt_which_is_redone_with_a_larger_cap(
 
 
 def test_persistent_429_pauses_every_worker_honours_retry_after_then_recovers(
-        tmp_path, factory, store):
+        tmp_path, factory, store, capfd):
     heard: list[str] = []
     backoff.add_listener(heard.append)
     limited = [error_reply(429, "slow down", headers={"Retry-After": "1"})] * 4
@@ -262,6 +262,10 @@ def test_persistent_429_pauses_every_worker_honours_retry_after_then_recovers(
     assert gaps[-1] >= 1.45  # the breaker opened after 3 in a row: at least 1.5 s
     assert any(message.startswith("rate-limited by the model") for message in heard)
     assert any("answers again" in message for message in heard)
+    # The progress line (stderr) said so while every worker waited.
+    out, err = capfd.readouterr()
+    assert "rate-limited by the model" in err and "every worker waits 2 s" in err
+    assert "rate-limited" not in out
     assert_ledger_is_the_bill(store, ["limited"], bill)
 
 
