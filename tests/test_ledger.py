@@ -156,6 +156,8 @@ def test_k_not_a_multiple_of_n_asks_only_for_what_is_left_then_a_cached_rerun(
         report.points[-1].dollars + bill.dollars)
     text = render_table(report)
     assert "at cost when made" in text and "cost $0 now" in text
+    shown = render_attempt(store, "k6-again", TASK.instance_id, 5)
+    assert "ledger: 1 samples of model calls" in shown and "1 from the response cache" in shown
     # `harness report` says the same, from the same ledger.
     full = render_analyses([analyze(load_run(store, "k6-again"))])
     assert f"those samples cost ${bill.dollars:.4f} when they were made" in full

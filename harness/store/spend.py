@@ -182,3 +182,34 @@ def cached_cost_by_attempt(store: Store, run_id: str) -> dict[int, float]:
         if samples:
             out[attempt_id] = out.get(attempt_id, 0.0) + (made or 0.0) / samples
     return out
+
+
+@dataclass(frozen=True)
+class SampleUse:
+    call_id: int
+    position: int
+    outcome: str  # ok or cached
+    dollars: float | None  # this sample's share of what the call billed
+    dollars_when_made: float | None  # a cached sample: its share of what it cost when made
+
+
+def attempt_samples(store: Store, attempt_id: int) -> list[SampleUse]:
+    """The ledger samples one attempt used, in call order."""
+    calls = ModelCallRecord.__table__.c
+    uses = SampleUseRecord.__table__.c
+    with store.reading() as session:
+        rows = session.execute(
+            select(uses.call_id, uses.position, calls.outcome, calls.dollars,
+                   calls.dollars_when_made, calls.samples)
+            .join(ModelCallRecord.__table__, calls.id == uses.call_id)
+            .where(uses.attempt_id == attempt_id)
+            .order_by(uses.call_id)
+        ).all()
+
+    def share(value: float | None, samples: int) -> float | None:
+        return None if value is None or not samples else value / samples
+
+    return [
+        SampleUse(call_id, position, outcome, share(dollars, samples), share(made, samples))
+        for call_id, position, outcome, dollars, made, samples in rows
+    ]
