@@ -6,13 +6,17 @@ so nothing an agent does to its tree can leak into a verdict.
 
 Crash safety: an attempt is committed as soon as the agent returns it, its evaluation (shared by
 every attempt with the same normalized patch) as soon as it is graded. A rerun of the same run id
-makes only the attempts not stored, redoes the infrastructure errors, and evaluates what is
-pending. The unique (run, task, index) key means no attempt is ever stored twice.
+makes only the attempts not stored, redoes the infrastructure errors and the attempts a budget
+cut short (both stay in the store, not counted, until their redo replaces them), and evaluates
+what is pending. The unique (run, task, index) key means no attempt is ever stored twice.
+
+Messages go to stderr (the progress bar's stream), so `--json` leaves stdout to the report.
 """
 
 from __future__ import annotations
 
 import hashlib
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -20,12 +24,13 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from tqdm import tqdm
 
 from harness.agents.base import Agent, AttemptContext, AttemptError, Candidate
 from harness.evaluation.evaluator import EvaluationOutcome, TestSetup, evaluate
+from harness.models import backoff
 from harness.models.budget import BudgetExhausted
 from harness.models.llm import ModelFatalError
 from harness.patches import patch_hash
@@ -41,6 +46,7 @@ from harness.store import (
     TestResultRecord,
     utcnow,
 )
+from harness.store.spend import REDO_KINDS, claim_samples, drop_attempt
 from harness.tasks import Task
 
 __all__ = ["Runner", "RunPlan", "RunConfigError", "SandboxFactory", "attempt_seed"]
@@ -52,6 +58,24 @@ INFRA_TRIES = 3
 
 class RunConfigError(ValueError):
     """The run cannot start as asked (e.g. an existing run id with another agent)."""
+
+
+_ATTEMPT_HINT = "attempts cut by --attempt-* budgets are made again by a rerun with larger ones"
+
+
+def _left_note(left: list[TaskWork]) -> str:
+    """Why a run that went to the end still has work: infrastructure errors, pending grades."""
+    redo = sum(len(item.redo) for item in left)
+    missing = sum(len(item.missing) for item in left) - redo
+    pending = sum(len(item.pending) for item in left)
+    parts = []
+    if redo:
+        parts.append(f"{redo} attempts to redo (infrastructure errors or budget cuts)")
+    if missing:
+        parts.append(f"{missing} attempts not made")
+    if pending:
+        parts.append(f"{pending} attempts awaiting evaluation")
+    return ", ".join(parts) + "; rerun the same command to finish them"
 
 
 def attempt_seed(run_seed: int, instance_id: str, index: int) -> int:
@@ -75,6 +99,8 @@ class TaskWork:
     task_id: int
     missing: list[int]  # attempt indices to make
     pending: list[int]  # attempt row ids awaiting evaluation
+    # index -> row id of a kept infrastructure error or budget cut that the new attempt replaces
+    redo: dict[int, int] = field(default_factory=dict)
 
 
 class Progress:
@@ -107,7 +133,15 @@ class Progress:
 
     def write(self, message: str) -> None:
         with self.lock:
-            self.bar.write(message)
+            tqdm.write(message, file=sys.stderr)
+
+    def notice(self, message: str) -> None:
+        """A state of the whole run (e.g. the model's rate limit), shown on the bar itself."""
+        with self.lock:
+            self.bar.set_postfix_str(
+                f"solved {len(self.solved)} tasks, ${self.dollars:.4f}; {message}", refresh=True
+            )
+            tqdm.write(message, file=sys.stderr)
 
     def close(self) -> None:
         self.bar.close()
@@ -116,13 +150,17 @@ class Progress:
 class Runner:
     def __init__(
         self, store: Store, agent: Agent, sandboxes: SandboxFactory, plan: RunPlan,
-        log: Callable[[str], None] = print,
+        log: Callable[[str], None] | None = None,
     ) -> None:
         self.store = store
         self.agent = agent
         self.sandboxes = sandboxes
         self.plan = plan
-        self.log = log
+        self.log = log or (lambda message: print(message, file=sys.stderr, flush=True))
+        # Called once, only when there is work to do (e.g. the model's API-key check).
+        self.before_work: Callable[[], None] | None = None
+        # Why tasks or attempts stopped on a task or attempt budget: shown as the run's note.
+        self.budget_notes: dict[str, str] = {}
         # Extra configuration to record when the run ends (e.g. what the budget spent).
         self.on_finish: Callable[[], dict[str, Any]] | None = None
         self.stop = threading.Event()
@@ -193,33 +231,33 @@ class Runner:
             )
 
     def plan_work(self, tasks: list[Task], task_ids: dict[str, int]) -> list[TaskWork]:
-        with self.store.writing() as session:
-            # Infrastructure errors are not results: drop them so they are made again.
-            session.execute(
-                delete(AttemptRecord).where(
-                    AttemptRecord.run_id == self.plan.run_id, AttemptRecord.error_kind == "infra"
-                )
-            )
         work: list[TaskWork] = []
         with self.store.reading() as session:
             for task in tasks:
                 task_id = task_ids[task.instance_id]
                 rows = session.execute(
-                    select(AttemptRecord.id, AttemptRecord.index, AttemptRecord.evaluation_id)
+                    select(AttemptRecord.id, AttemptRecord.index, AttemptRecord.evaluation_id,
+                           AttemptRecord.error_kind)
                     .where(
                         AttemptRecord.run_id == self.plan.run_id,
                         AttemptRecord.task_id == task_id,
                     )
                 ).all()
-                have = {index for _, index, _ in rows}
+                # Infrastructure errors and budget cuts are not results: made again (their
+                # rows stay, visible in reports, until the new attempt replaces them).
+                redo = {index: row_id for row_id, index, _, kind in rows if kind in REDO_KINDS}
+                have = {index for _, index, _, _ in rows} - set(redo)
                 limit = self.plan.k
                 cap = self.agent.max_attempts(task.view())
                 if cap is not None:
                     limit = min(limit, cap)
                 missing = [index for index in range(limit) if index not in have]
-                pending = [row_id for row_id, _, eval_id in rows if eval_id is None]
+                pending = [
+                    row_id for row_id, _, eval_id, kind in rows
+                    if eval_id is None and kind not in REDO_KINDS
+                ]
                 if missing or pending:
-                    work.append(TaskWork(task, task_id, missing, pending))
+                    work.append(TaskWork(task, task_id, missing, pending, redo))
         return work
 
     # --- running ---------------------------------------------------------------------------
@@ -236,6 +274,8 @@ class Runner:
         except HostRequirementError as error:
             self._finish("host_error", str(error))
             raise
+        if self.before_work is not None:
+            self.before_work()
         total_missing = sum(len(item.missing) + len(item.pending) for item in work)
         self.log(
             f"run {self.plan.run_id}: {total_missing} attempts to make or evaluate "
@@ -245,6 +285,7 @@ class Runner:
         self.progress = Progress(done + total_missing, done, solved, dollars,
                                  self.plan.vcpu_hour_dollars / 3600.0)
         status = "finished"
+        backoff.add_listener(self.progress.notice)
         try:
             with ThreadPoolExecutor(max_workers=self.plan.max_sandboxes) as pool:
                 futures = {pool.submit(self._work_on_task, item): item for item in work}
@@ -262,15 +303,41 @@ class Runner:
                         future.cancel()
                     status = "interrupted"
         finally:
+            backoff.remove_listener(self.progress.notice)
             self.progress.close()
         note = ""
         if self.stop_reason is not None:
             status, note = self.stop_reason
         elif status != "interrupted" and self.stop.is_set():
             status = "interrupted"
-        if status == "finished" and self.plan_work(tasks, task_ids):
-            status = "incomplete"
+        if status == "finished":
+            left = self.plan_work(tasks, task_ids)
+            if left and self.budget_notes:
+                status = "budget_exhausted"
+                note = self._budget_note()
+            elif left:
+                status = "incomplete"
+                note = _left_note(left)
         return self._finish(status, note)
+
+    def budget_stop(self, key: str, message: str) -> None:
+        """A task or attempt budget stopped some work; the run goes on with the rest."""
+        with self._stop_lock:
+            first = key not in self.budget_notes
+            self.budget_notes[key] = message
+        if first and self.progress:
+            self.progress.write(message)
+
+    def _budget_note(self) -> str:
+        """Which budgets stopped work: one line however many tasks hit theirs."""
+        tasks = sorted(key for key in self.budget_notes if key.startswith("instance:"))
+        parts = []
+        if tasks:
+            more = f" (and {len(tasks) - 1} more tasks)" if len(tasks) > 1 else ""
+            parts.append(self.budget_notes[tasks[0]] + more)
+        if "attempt" in self.budget_notes:
+            parts.append(self.budget_notes["attempt"])
+        return " | ".join(parts)
 
     def _finish(self, status: str, note: str = "") -> str:
         with self.store.writing() as session:
@@ -340,6 +407,7 @@ class _TaskWorker:
         self.known: dict[str, int] = {}
         # Set when this task's own budget is spent: its remaining attempts are not made.
         self.task_stopped = False
+        self.made: set[int] = set()  # indices this worker has made (stored or not)
 
     def close(self) -> None:
         for sandbox in (self.agent_sandbox, self.eval_sandbox):
@@ -373,7 +441,9 @@ class _TaskWorker:
     def make_attempt(self, index: int) -> int | None:
         runner, task = self.runner, self.item.task
         seed = attempt_seed(runner.plan.seed, task.instance_id, index)
-        context = AttemptContext(task=task.view(), index=index, seed=seed)
+        upcoming = tuple(i for i in self.item.missing if i >= index and i not in self.made)
+        context = AttemptContext(task=task.view(), index=index, seed=seed,
+                                 run_id=runner.plan.run_id, upcoming=upcoming)
         candidate: Candidate | None = None
         compute = 0.0
         started = time.monotonic()
@@ -398,12 +468,7 @@ class _TaskWorker:
                     self.agent_sandbox = None
             except BudgetExhausted as error:
                 # Raised only before anything was spent on this attempt: nothing to store.
-                if error.scope == "instance":
-                    self.task_stopped = True
-                    if runner.progress:
-                        runner.progress.write(f"{task.instance_id}: {error}")
-                else:
-                    runner.stop_run("budget_exhausted", str(error))
+                self._budget_stopped(error.scope, str(error))
                 return None
             except ModelFatalError as error:
                 runner.stop_run("model_error", str(error))
@@ -411,7 +476,26 @@ class _TaskWorker:
             candidate = None
         if candidate is None:
             candidate = Candidate(patch="", error=AttemptError.INFRA, error_message=last_error)
-        return self._store_attempt(context, candidate, compute, time.monotonic() - started)
+        self.made.add(index)
+        stored = self._store_attempt(context, candidate, compute, time.monotonic() - started)
+        if candidate.error is AttemptError.BUDGET_CUT:
+            scope = candidate.details.get("budget_scope", "run")
+            self._budget_stopped(scope, candidate.error_message)
+            return None
+        return stored
+
+    def _budget_stopped(self, scope: str, message: str) -> None:
+        runner, instance_id = self.runner, self.item.task.instance_id
+        if scope == "run":
+            runner.stop_run("budget_exhausted", message)
+        elif scope == "instance":
+            self.task_stopped = True
+            runner.budget_stop(
+                f"instance:{instance_id}", f"{message.split(';')[0]} on {instance_id}; "
+                "raise the --instance-* limits to go on"
+            )
+        else:
+            runner.budget_stop("attempt", message.split(";")[0] + "; " + _ATTEMPT_HINT)
 
     def _store_attempt(
         self, context: AttemptContext, candidate: Candidate, compute: float, seconds: float
@@ -440,9 +524,24 @@ class _TaskWorker:
         )
         try:
             with runner.store.writing() as session:
+                replaced = self.item.redo.get(context.index)
+                if replaced is not None:
+                    drop_attempt(session, replaced)
                 session.add(record)
+                session.flush()
+                if candidate.samples:
+                    # The attempt's dollars are its samples' shares of the billed calls.
+                    dollars, found = claim_samples(
+                        session, record.id, runner.plan.run_id,
+                        [(ref.call_id, ref.position) for ref in candidate.samples],
+                    )
+                    if found:  # else the agent's ledger had no store: keep its own figure
+                        record.model_dollars = dollars
+            self.item.redo.pop(context.index, None)
         except IntegrityError:
             # Another process made this attempt meanwhile: keep theirs, never a second copy.
+            return None
+        if candidate.error is AttemptError.BUDGET_CUT:
             return None
         if candidate.error is AttemptError.INFRA:
             if runner.progress:

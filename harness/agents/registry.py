@@ -77,6 +77,8 @@ def _llm(default_definition: str) -> AgentFactory:
                 cache=options.cache,
                 store=options.store,
                 budget=options.budget,
+                # litellm (seconds to import) only once the run has model calls to make.
+                check_environment=False,
             )
         except LLMAgentError as error:
             raise AgentBuildError(str(error)) from None

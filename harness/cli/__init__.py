@@ -46,6 +46,16 @@ def build_agent(args: argparse.Namespace, store: Store, budget: Budget | None) -
     return agent
 
 
+def check_model_environment(llm) -> None:
+    """The API-key check, made once a run has model calls to make."""
+    from harness.models.llm import ModelFatalError
+
+    try:
+        llm.check_environment()
+    except ModelFatalError as error:
+        raise UserError(str(error)) from None
+
+
 def build_budget(args: argparse.Namespace) -> Budget:
     from harness.models.budget import Budget, Limits
 
@@ -61,11 +71,6 @@ def build_budget(args: argparse.Namespace) -> Budget:
         )
     except ValueError as error:
         raise UserError(str(error)) from None
-
-
-def model_dollars_spent(store: Store, run_id: str) -> float:
-    """What a run already paid for model calls: a resumed run's --max-cost counts it."""
-    return store.model_dollars_spent(run_id)
 
 
 def default_run_id(args: argparse.Namespace, agent: Agent) -> str:
@@ -110,7 +115,6 @@ def command_run(args: argparse.Namespace) -> int:
         budget = build_budget(args)
         agent = build_agent(args, store, budget)
         run_id = args.run_id or default_run_id(args, agent)
-        budget.spent = model_dollars_spent(store, run_id)
         config = {
             "dataset": args.dataset,
             "instances": args.instances,
@@ -142,7 +146,10 @@ def command_run(args: argparse.Namespace) -> int:
         from harness.sandboxes.factory import docker_sandboxes
 
         runner = Runner(store, agent, docker_sandboxes(docker_options(args)), plan, log=eprint)
-        runner.on_finish = lambda: {"budget": budget.summary()}
+        runner.on_finish = lambda: {"budget": budget.summary(run_id)}
+        llm = getattr(agent, "llm", None)
+        if llm is not None:
+            runner.before_work = lambda: check_model_environment(llm)
         try:
             status = runner.run(tasks)
         except (RunConfigError, HostRequirementError) as error:

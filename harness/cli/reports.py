@@ -249,8 +249,10 @@ def register(commands: argparse._SubParsersAction) -> None:
                          help="smallest change in percentage points that counts (default 0)")
     compare.add_argument("--align", choices=("intersect",),
                          help="compare on the tasks both runs have")
-    compare.add_argument("--test", choices=("bootstrap", "mcnemar"), default="bootstrap",
-                         help="which test decides the verdict (default bootstrap)")
+    compare.add_argument("--test", choices=("permutation", "bootstrap", "mcnemar"),
+                         default="permutation",
+                         help="which test decides the verdict (default permutation: attempts "
+                              "re-dealt within each task)")
     compare.add_argument("--markdown", action="store_true",
                          help="print markdown; appended to $GITHUB_STEP_SUMMARY when set")
     compare.add_argument("--json", action="store_true")

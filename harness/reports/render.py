@@ -35,6 +35,10 @@ class RunReport:
     left_out: dict[str, str] = field(default_factory=dict)
     model_dollars: float = 0.0
     compute_dollars: float = 0.0
+    budget_cut: int = 0  # attempts a budget cut short: kept, not counted, made again later
+    # The ledger of spend (harness.store.spend.RunSpend): billed = counted + not counted +
+    # unused, and what the cached answers cost when they were made.
+    spend: dict[str, Any] = field(default_factory=dict)
 
     @property
     def solved_tasks(self) -> int:
@@ -71,6 +75,8 @@ def build_report(store: Store, run_id: str, bootstrap_samples: int = 1000) -> Ru
         left_out=dict(run.config.get("left_out") or {}),
         model_dollars=totals.model_dollars,
         compute_dollars=totals.compute_seconds * run.vcpu_hour_dollars / 3600.0,
+        budget_cut=data.budget_cut,
+        spend=data.spend,
     )
 
 
@@ -87,10 +93,11 @@ def run_facts(report: RunReport) -> list[str]:
         + (f" ({report.status_note})" if report.status_note else ""),
         f"attempts counted: {report.attempts_counted}  (k requested: {report.k_requested})",
     ]
-    if report.attempts_pending or report.infra_errors:
+    if report.attempts_pending or report.infra_errors or report.budget_cut:
         lines.append(
             f"not counted: {report.attempts_pending} awaiting evaluation, "
-            f"{report.infra_errors} infrastructure errors (rerun the same run id to redo them)"
+            f"{report.infra_errors} infrastructure errors, {report.budget_cut} cut short by a "
+            "budget (kept in the store; rerun the same run id to redo them)"
         )
     if report.agent_errors:
         errors = ", ".join(
@@ -170,23 +177,28 @@ def run_sections(analysis: RunAnalysis) -> list[tuple[str, list[str], list[list[
     """(title, header, rows) tables for one run."""
     tables = []
     header = ["k", "solve rate", "CI", "vote", "CI", "first", "CI", "gap", "dollars at k"]
+    when_made = analysis.dollars_when_made
+    if when_made is not None:
+        # Cached answers cost nothing now: this column says what they cost when made.
+        header.append("at cost when made")
     rows = []
     vote, first = analysis.selections.get("vote"), analysis.selections.get("first")
     for i, k in enumerate(analysis.ks):
         dollars = "unknown" if analysis.dollars is None else _dollars(analysis.dollars[i])
-        rows.append(
-            [
-                str(k),
-                _pct(analysis.oracle.rate[i]),
-                _interval(analysis.oracle.low[i], analysis.oracle.high[i]),
-                _pct(vote.rate[i]),
-                _interval(vote.low[i], vote.high[i]),
-                _pct(first.rate[i]),
-                _interval(first.low[i], first.high[i]),
-                f"{100 * (analysis.oracle.rate[i] - vote.rate[i]):+.1f}",
-                dollars,
-            ]
-        )
+        row = [
+            str(k),
+            _pct(analysis.oracle.rate[i]),
+            _interval(analysis.oracle.low[i], analysis.oracle.high[i]),
+            _pct(vote.rate[i]),
+            _interval(vote.low[i], vote.high[i]),
+            _pct(first.rate[i]),
+            _interval(first.low[i], first.high[i]),
+            f"{100 * (analysis.oracle.rate[i] - vote.rate[i]):+.1f}",
+            dollars,
+        ]
+        if when_made is not None:
+            row.append(_dollars(when_made[i]))
+        rows.append(row)
     tables.append(("solve rate at k, and selection at the same k", header, rows))
     if analysis.repos:
         k = analysis.max_k

@@ -10,6 +10,7 @@ import numpy as np
 
 from harness.patches import patch_hash
 from harness.store import EvalStatus, Store
+from harness.store.spend import cached_cost_by_attempt, run_spend
 
 EMPTY_PATCH_HASH = patch_hash("")
 
@@ -60,6 +61,11 @@ class RunData:
     vcpu_hour_dollars: float = 0.0
     attempts_pending: int = 0
     infra_errors: int = 0
+    budget_cut: int = 0  # attempts a budget cut short: kept, not counted, made again later
+    # The run's model spend from the ledger (harness.store.spend.RunSpend.to_json()).
+    spend: dict = field(default_factory=dict)
+    # Per attempt id: what its samples answered from the response cache cost when made.
+    cached_by_attempt: dict[int, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -99,11 +105,14 @@ def load_run(store: Store, run_id: str) -> RunData:
         row.task_id: ([], [], [], []) for row in run_tasks
     }
     unknown: dict[int, int] = dict.fromkeys(collected, 0)
-    pending = infra = 0
+    pending = infra = cut = 0
     for row in rows:
         task_id, model_dollars, evaluation_id = row.task_id, row.model_dollars, row.evaluation_id
         if row.error_kind == "infra":
             infra += 1
+            continue
+        if row.error_kind == "budget_cut":
+            cut += 1
             continue
         if evaluation_id is None:
             pending += 1
@@ -141,6 +150,9 @@ def load_run(store: Store, run_id: str) -> RunData:
         vcpu_hour_dollars=price,
         attempts_pending=pending,
         infra_errors=infra,
+        budget_cut=cut,
+        spend=run_spend(store, run_id).to_json(),
+        cached_by_attempt=cached_cost_by_attempt(store, run_id),
     )
 
 

@@ -11,6 +11,7 @@ import json
 from typing import Any
 
 from harness.store import Store
+from harness.store.spend import attempt_samples
 
 
 class ShowError(LookupError):
@@ -69,8 +70,18 @@ def render_attempt(store: Store, run_id: str, instance_id: str, index: int,
         f"{details.get('model_calls', '?')} ({details.get('cached_calls', 0)} cached)",
         f"wall time {attempt.seconds:.1f} s, sandbox compute {attempt.compute_seconds:.1f} "
         "vCPU-s",
-        "",
     ]
+    samples = attempt_samples(store, attempt.id)
+    if samples:
+        cached = [use for use in samples if use.outcome == "cached"]
+        made = sum(use.dollars_when_made or 0.0 for use in cached)
+        lines.append(
+            f"ledger: {len(samples)} samples of model calls "
+            f"{', '.join(str(use.call_id) for use in samples)}"
+            + (f"; {len(cached)} from the response cache, which cost {_dollars(made)} when made"
+               if cached else "")
+        )
+    lines.append("")
     for number, entry in enumerate(attempt.trajectory or [], start=1):
         if not isinstance(entry, dict):
             lines.append(f"--- [{number}] {entry!r}")

@@ -10,6 +10,7 @@ from sqlalchemy.orm import selectinload
 
 from harness.evaluation.status import EvalStatus
 from harness.store.schema import (
+    REDO_KINDS,
     AttemptRecord,
     EvaluationRecord,
     RunRecord,
@@ -48,7 +49,7 @@ class RunRows:
 
 @dataclass
 class RunTotals:
-    """Sums over a run's counted attempts (evaluated, not infrastructure errors)."""
+    """Sums over a run's counted attempts (evaluated, not infrastructure errors or budget cuts)."""
 
     model_dollars: float = 0.0
     compute_seconds: float = 0.0
@@ -138,7 +139,7 @@ class RunQueries(Sessions):
         counted = (
             AttemptRecord.run_id == run_id,
             AttemptRecord.evaluation_id.is_not(None),
-            or_(AttemptRecord.error_kind.is_(None), AttemptRecord.error_kind != "infra"),
+            or_(AttemptRecord.error_kind.is_(None), AttemptRecord.error_kind.not_in(REDO_KINDS)),
         )
         with self.reading() as session:
             dollars, compute = session.execute(
