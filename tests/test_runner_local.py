@@ -115,9 +115,12 @@ def test_agent_infrastructure_errors_are_made_again_by_the_next_invocation(store
         return Candidate(gold(context))
 
     _, status = run(store, ScriptedAgent(flaky), LocalSandboxes(cache))
-    # Infrastructure errors are not results: the run is incomplete without them.
+    # Infrastructure errors are not results: the run is incomplete without them. They stay in
+    # the store, unevaluated, until a later invocation makes them again.
     assert status == "incomplete"
-    assert [index for _, index, _, _ in stored_rows(store, "r")] == [0, 2] * len(INSTANCES)
+    rows = stored_rows(store, "r")
+    assert [index for _, index, _, _ in rows] == [0, 1, 2] * len(INSTANCES)
+    assert [verdict for _, index, _, verdict in rows if index == 1] == [None] * len(INSTANCES)
 
     healthy = ScriptedAgent(lambda context: Candidate(gold(context)))
     _, status = run(store, healthy, LocalSandboxes(cache))
