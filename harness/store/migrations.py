@@ -2,27 +2,10 @@
 by an older harness is brought up to date when it is opened, never silently left behind.
 
 The revisions live in harness/store/revisions/versions/, one file per schema change, numbered
-0001, 0002, ... (0001 is the baseline: the schema as it was when migrations began).
-
-To change the schema:
-
-1. Edit harness/store/schema.py (a new column, table, index, type).
-2. Generate the revision from the difference between the revisions so far and schema.py:
-
-       python -m harness.store revision "add suspicious flag to attempts"
-
-   This upgrades a scratch SQLite store through every revision, compares it with schema.py and
-   writes harness/store/revisions/versions/NNNN_<slug>.py with the next number.
-3. Read the file and fix what autogenerate cannot know: a server_default for a NOT NULL column
-   added to tables that already have rows (e.g. `server_default=sa.false()`), data to backfill,
-   renames (autogenerate sees a drop plus an add). SQLite cannot ALTER columns: the generated
-   code uses `op.batch_alter_table`, keep it that way.
-4. Run `python -m pytest tests/test_store_migrations.py`: it fails while schema.py and the
-   revisions disagree, and checks an old store upgrades on SQLite and PostgreSQL.
-
-Two branches that each add a revision after the same parent make two heads; on merge renumber
-one of them and set its `down_revision` to the other's `revision` (the test insists on a
-single head).
+0001, 0002, ... (0001 is the baseline: the schema when migrations began). How to add one for a
+change to schema.py (`python -m harness.store revision "message"`, then read the file) is in
+harness/store/README.md; tests/test_store_migrations.py fails until schema.py and the revisions
+agree.
 """
 
 from __future__ import annotations
