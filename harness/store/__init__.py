@@ -68,6 +68,13 @@ class Store(RunQueries, ValidationQueries, ResponseQueries, RunImports):
             instance_id=task.instance_id, content_hash=content_hash, repo=task.repo,
             row=task.to_row(),
         )
+        if session.get_bind().dialect.name == "sqlite":
+            # No savepoint on SQLite: pysqlite opens transactions only before DML, so one here
+            # could commit on its own; and SQLite's single writer (plus Store's write lock)
+            # makes losing this race a locked-database error, not a duplicate.
+            session.add(record)
+            session.flush()
+            return record
         try:
             # A savepoint: losing the race must not end the caller's transaction.
             with session.begin_nested():
