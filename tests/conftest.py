@@ -5,6 +5,19 @@ from __future__ import annotations
 import pytest
 
 
+def pytest_collection_modifyitems(config, items):
+    """Every test that needs Docker must say so, so `-m "not docker"` runs without a daemon."""
+    unmarked = [
+        item.nodeid for item in items
+        if "docker_client" in getattr(item, "fixturenames", ())
+        and item.get_closest_marker("docker") is None
+    ]
+    if unmarked:
+        raise pytest.UsageError(
+            "tests using docker_client without @pytest.mark.docker: " + ", ".join(unmarked)
+        )
+
+
 @pytest.fixture(scope="session")
 def docker_client():
     import docker
