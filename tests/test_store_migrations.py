@@ -8,12 +8,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 
-from harness.store import Base, RunRecord, Store
+from harness.store import Base, RunRecord, Store, StoreError
 from harness.store.database import database_url, make_engine
 from harness.store.migrations import (
     alembic_config,
@@ -104,3 +105,27 @@ def test_processes_opening_one_fresh_store_at_once_all_succeed(db_url):
         versions = session.execute(text("select version_num from alembic_version")).all()
     store.close()
     assert versions == [(head_revision(),)]
+
+
+def test_a_store_newer_than_this_harness_is_refused_in_one_line(tmp_path):
+    db = tmp_path / "future.db"
+    Store(db).close()
+    engine = make_engine(database_url(db))
+    with engine.begin() as connection:
+        connection.execute(text("update alembic_version set version_num = '9999'"))
+    engine.dispose()
+    with pytest.raises(StoreError, match="revision 9999, newer than this harness knows"):
+        Store(db)
+
+
+@pytest.mark.parametrize(
+    "url, message",
+    [
+        ("nosuch://x", "not a database URL SQLAlchemy knows"),
+        ("postgresql+psycopg://someone:secret@127.0.0.1:1/x", "cannot open the store"),
+    ],
+)
+def test_a_store_that_cannot_be_opened_is_one_line_without_the_password(url, message):
+    with pytest.raises(StoreError, match=message) as raised:
+        Store(url)
+    assert "secret" not in str(raised.value) and "\n" not in str(raised.value)

@@ -11,7 +11,7 @@ from pathlib import Path
 from harness.agents.base import Agent
 from harness.models.budget import Budget
 from harness.reports.render import build_report, render_json, render_table
-from harness.store import DEFAULT_DB, Store
+from harness.store import DEFAULT_DB, Store, StoreError
 from harness.tasks import Task
 
 DEMO = "demo"
@@ -325,6 +325,6 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         return args.handler(args)
-    except UserError as error:
+    except (UserError, StoreError) as error:
         _eprint(f"error: {error}")
         return 2

@@ -24,9 +24,10 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, inspect, text
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
 
 from harness.locks import file_lock
-from harness.store.database import make_engine, sqlite_file
+from harness.store.database import StoreError, make_engine, sqlite_file
 from harness.store.schema import Base
 
 REVISIONS = Path(__file__).with_name("revisions")
@@ -75,14 +76,32 @@ def _exclusive(engine: Engine) -> Iterator[Connection]:
 
 def bring_up_to_date(engine: Engine) -> None:
     """A fresh store is created at head; an older one is upgraded through every revision it
-    lacks. Safe when several processes open the same fresh store at once."""
-    with _exclusive(engine) as connection:
-        present = set(inspect(connection).get_table_names())
-        if not present & set(Base.metadata.tables):
-            Base.metadata.create_all(connection)
-            command.stamp(alembic_config(connection), "head")
-        elif current_revision(connection) != head_revision():
+    lacks. Safe when several processes open the same fresh store at once.
+
+    Raises StoreError when the database cannot be reached or its schema is newer than this
+    harness knows."""
+    where = engine.url.render_as_string()  # the password hidden
+    try:
+        with _exclusive(engine) as connection:
+            present = set(inspect(connection).get_table_names())
+            if not present & set(Base.metadata.tables):
+                Base.metadata.create_all(connection)
+                command.stamp(alembic_config(connection), "head")
+                return
+            current = current_revision(connection)
+            if current == head_revision():
+                return
+            known = {rev.revision for rev in ScriptDirectory.from_config(
+                alembic_config()).walk_revisions()}
+            if current is not None and current not in known:
+                raise StoreError(
+                    f"the store {where} has schema revision {current}, newer than this "
+                    f"harness knows (up to {head_revision()}): upgrade harness to read it"
+                )
             command.upgrade(alembic_config(connection), "head")
+    except OperationalError as error:
+        reason = str(error.orig).strip().splitlines()[0] if error.orig else str(error)
+        raise StoreError(f"cannot open the store {where}: {reason}") from None
 
 
 def upgrade_through_revisions(engine: Engine, target: str = "head") -> None:
