@@ -67,9 +67,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"no SWE-bench data at {data}", file=sys.stderr)
         return 2
 
-    from harness.cli import docker_sandbox_factory
-    from harness.cli.swebench import _DockerSandboxes
+    from harness.cli.swebench import _spec_and_setup
     from harness.datasets import TaskFilter, filter_tasks, load_dataset_tasks
+    from harness.sandboxes.factory import DockerOptions, docker_sandboxes
     from harness.store import Store
     from harness.validation import save_validation, stored_validations, validate_task
 
@@ -78,14 +78,14 @@ def main(argv: list[str] | None = None) -> int:
     pred_files = sorted((data / "lite_preds").glob("*.jsonl"))
     systems = [path.stem for path in pred_files]
     store = Store(args.db)
-    namespace = argparse.Namespace(
-        repos_dir=args.repos_dir, cache_dir=args.cache_dir, memory=args.memory, cpus=args.cpus,
-    )
+    factory = docker_sandboxes(DockerOptions(
+        memory=args.memory, cpus=args.cpus, cache_dir=Path(args.cache_dir),
+        repos_dir=Path(args.repos_dir) if args.repos_dir else None,
+    ))
 
     # 1. Validation of whatever has none yet.
     if not args.no_run:
         known = stored_validations(store, tasks)
-        sandboxes = _DockerSandboxes(namespace)
         for task in tasks:
             if task.instance_id in known:
                 continue
@@ -94,8 +94,8 @@ def main(argv: list[str] | None = None) -> int:
                 if valid_now >= args.limit:
                     break
             print(f"validating {task.instance_id}", file=sys.stderr, flush=True)
-            spec_name, setup = sandboxes.setup(task)
-            result = validate_task(task, sandboxes.prepare_image, sandboxes.start, setup,
+            spec_name, setup = _spec_and_setup(task)
+            result = validate_task(task, factory.prepare_image, factory.start, setup,
                                    spec_name, repeats=args.repeats)
             save_validation(store, task, result, args.repeats)
             print(f"  valid={result.valid} {result.reason}", file=sys.stderr, flush=True)
@@ -124,7 +124,6 @@ def main(argv: list[str] | None = None) -> int:
         plan = RunPlan(run_id=run_id, k=len(pred_files), seed=0,
                        max_sandboxes=args.max_sandboxes, vcpu_hour_dollars=0.04,
                        config={"benchmark": "lite_agreement", "systems": systems})
-        factory = docker_sandbox_factory(namespace)
         Runner(store, agent, factory, plan, log=lambda m: print(m, file=sys.stderr)).run(chosen)
 
     # 3. Comparison, from the store alone.

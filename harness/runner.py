@@ -31,6 +31,7 @@ from harness.models.llm import ModelFatalError
 from harness.patches import patch_hash
 from harness.provenance import code_revision, package_versions
 from harness.sandboxes.base import Sandbox, SandboxError
+from harness.sandboxes.factory import HostRequirementError, SandboxFactory
 from harness.store import (
     AttemptRecord,
     EvaluationRecord,
@@ -41,6 +42,8 @@ from harness.store import (
     utcnow,
 )
 from harness.tasks import Task
+
+__all__ = ["Runner", "RunPlan", "RunConfigError", "SandboxFactory", "attempt_seed"]
 
 # Tries of one attempt or evaluation on a fresh sandbox before it is recorded as an
 # infrastructure error (and left for the next invocation).
@@ -54,15 +57,6 @@ class RunConfigError(ValueError):
 def attempt_seed(run_seed: int, instance_id: str, index: int) -> int:
     digest = hashlib.sha256(f"{run_seed}:{instance_id}:{index}".encode()).digest()
     return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF
-
-
-@dataclass
-class SandboxFactory:
-    """Everything needed to get sandboxes for a task; kept apart so tests can swap backends."""
-
-    prepare_image: Callable[[Task], str]
-    start: Callable[[str], Sandbox]
-    test_setup: Callable[[Task], TestSetup]
 
 
 @dataclass
@@ -236,6 +230,12 @@ class Runner:
         work = self.plan_work(tasks, task_ids)
         if not work:
             return self._finish("finished")
+        # Once, before any work: a host that cannot serve the tasks says so in one line.
+        try:
+            self.sandboxes.preflight([item.task for item in work])
+        except HostRequirementError as error:
+            self._finish("host_error", str(error))
+            raise
         total_missing = sum(len(item.missing) + len(item.pending) for item in work)
         self.log(
             f"run {self.plan.run_id}: {total_missing} attempts to make or evaluate "

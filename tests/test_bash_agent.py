@@ -18,8 +18,8 @@ from llm_helpers import (
 )
 
 from harness.agents.llm_factory import build_llm_agent
+from harness.cli.show import main as show_main
 from harness.models.llm import RetryPolicy
-from harness.reports.show import main as show_main
 from harness.reports.show import render_attempt
 from harness.store import Store
 

@@ -127,10 +127,25 @@ def test_vote_package_matches_official_formats_field_by_field(db, tmp_path, caps
     metadata = yaml.safe_load((out / "metadata.yaml").read_text())
     assert metadata["verified"] is False and metadata["name"] == "run1"
     assert {"oss", "site"} <= set(metadata)
+    assert set(metadata["info"]) == {"name", "authors", "logo", "report", "site"}
+    assert metadata["info"]["name"] == "run1"
+    assert {"checked", "model", "org", "os_model", "os_system", "system"} <= set(metadata["tags"])
+    assert metadata["tags"]["system"] == {"attempts": "2+"}  # one patch chosen from 6
+    assert set(metadata["assets"]) == {"logs", "trajs"}
     assert metadata["tags"]["attempts_per_task"] == 6
     assert metadata["tags"]["selection"] == "vote"
     assert metadata["tags"]["checked"] is False
     assert "Submission checklist" in (out / "README.md").read_text()
+
+    summary = json.loads((out / "run1.run1.json").read_text())
+    assert summary["schema_version"] == 2
+    assert summary["submitted_ids"] == sorted(ids) and summary["total_instances"] == 4
+    assert summary["resolved_ids"] == ["org__beta-2"]
+    assert summary["empty_patch_ids"] == ["org__gamma-3"]
+    assert sorted(summary["unresolved_ids"]) == ["org__alpha-1", "org__delta-4"]
+    assert summary["completed_ids"] == ["org__alpha-1", "org__beta-2", "org__delta-4"]
+    assert summary["error_ids"] == [] and summary["infra_failure_ids"] == []
+    assert summary["resolved_instances"] == 1 and summary["empty_patch_instances"] == 1
 
 
 def test_first_selection_takes_the_first_non_empty_attempt(db, tmp_path):

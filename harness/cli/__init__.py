@@ -9,10 +9,10 @@ import sys
 from pathlib import Path
 
 from harness.agents.base import Agent
+from harness.cli.errors import UserError, eprint
 from harness.models.budget import Budget
 from harness.reports.render import build_report, render_json, render_table
 from harness.store import DEFAULT_DB, Store, StoreError
-from harness.tasks import Task
 
 DEMO = "demo"
 # Roughly what clouds charge for one general-purpose vCPU on demand (late 2020s); change it with
@@ -20,50 +20,30 @@ DEMO = "demo"
 DEFAULT_VCPU_HOUR_DOLLARS = 0.04
 
 
-class UserError(Exception):
-    """Bad input from the user: printed as one clear line, exit code 2."""
-
-
-def _eprint(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
 def build_agent(args: argparse.Namespace, store: Store, budget: Budget | None) -> Agent:
-    if args.agent == "mutation":
-        from harness.agents.mutation import MutationAgent
+    """The agent `--agent` names (built in, or `module:factory`), from typed options."""
+    from harness.agents.registry import AgentBuildError, AgentOptions
+    from harness.agents.registry import build_agent as build_named
 
-        return MutationAgent.from_config(args.agent_config)
-    if args.agent == "replay":
-        from harness.agents.replay import PredictionFileError, ReplayAgent
-
-        try:
-            agent = ReplayAgent(args.predictions or [])
-        except PredictionFileError as error:
-            raise UserError(str(error)) from None
-        for problem in agent.problems:
-            _eprint(f"warning: {problem}")
-        return agent
-    if args.agent in ("oneshot", "bash"):
-        from harness.agents.llm_factory import LLMAgentError, build_llm_agent
-
-        try:
-            llm_agent = build_llm_agent(
-                args.agent_config or args.agent,
-                model=args.model,
-                api_base=args.api_base,
-                prices_path=args.prices,
-                allow_unknown_price=args.allow_unknown_price,
-                max_connections=args.max_connections,
-                cache=not args.no_cache,
-                store=store,
-                budget=budget,
-            )
-        except LLMAgentError as error:
-            raise UserError(str(error)) from None
-        for warning in llm_agent.info.warnings:
-            _eprint(f"warning: {warning}")
-        return llm_agent
-    raise UserError(f"unknown agent {args.agent!r}; built in: mutation, replay, oneshot, bash")
+    options = AgentOptions(
+        config=args.agent_config,
+        predictions=list(args.predictions or []),
+        model=args.model,
+        api_base=args.api_base,
+        prices=args.prices,
+        allow_unknown_price=args.allow_unknown_price,
+        max_connections=args.max_connections,
+        cache=not args.no_cache,
+        store=store,
+        budget=budget,
+    )
+    try:
+        agent = build_named(args.agent, options)
+    except AgentBuildError as error:
+        raise UserError(str(error)) from None
+    for warning in options.warnings:
+        eprint(f"warning: {warning}")
+    return agent
 
 
 def build_budget(args: argparse.Namespace) -> Budget:
@@ -99,61 +79,22 @@ def default_run_id(args: argparse.Namespace, agent: Agent) -> str:
     return f"{agent.name}-{dataset}{subset}-{agent.definition_hash[:8]}-s{args.seed}"
 
 
-def docker_sandbox_factory(args: argparse.Namespace):
-    """Docker-backed sandboxes, connecting to the daemon only when first needed (a rerun that
-    finds everything done never touches Docker)."""
-    import functools
+def docker_options(args: argparse.Namespace, log=None):
+    """The Docker options a command's arguments ask for (the Namespace stops here)."""
+    from harness.sandboxes.factory import DockerOptions
 
-    from harness.evaluation.evaluator import TestSetup
-    from harness.runner import SandboxFactory
-
-    @functools.cache
-    def client():
-        import docker
-
-        try:
-            connection = docker.from_env()
-            connection.ping()
-        except Exception as error:
-            raise UserError(
-                f"cannot reach the Docker daemon ({error}); start Docker and retry"
-            ) from None
-        return connection
-
-    @functools.cache
-    def repos():
-        from harness.repos import RepoSource
-
-        return RepoSource(
-            repos_dir=Path(args.repos_dir) if args.repos_dir else None,
-            cache_dir=Path(args.cache_dir),
-        )
-
-    def log(message: str) -> None:
-        _eprint(f"[images] {message}")
-
-    def prepare_image(task: Task) -> str:
-        from harness.sandboxes.images import prepare_instance_image
-
-        return prepare_instance_image(client(), task, repos(), log)
-
-    def start(image: str):
-        from harness.sandboxes.docker_sandbox import DockerSandbox, SandboxLimits
-
-        limits = SandboxLimits(memory=args.memory, cpus=args.cpus)
-        return DockerSandbox.start(client(), image, limits)
-
-    def test_setup(task: Task) -> TestSetup:
-        from harness.sandboxes.specs import spec_for
-
-        spec = spec_for(task.repo, task.version)
-        return TestSetup(spec.test_cmd, spec.log_parser, float(spec.test_timeout))
-
-    return SandboxFactory(prepare_image=prepare_image, start=start, test_setup=test_setup)
+    return DockerOptions(
+        memory=args.memory,
+        cpus=args.cpus,
+        repos_dir=Path(args.repos_dir) if args.repos_dir else None,
+        cache_dir=Path(args.cache_dir),
+        log=log or (lambda message: eprint(f"[images] {message}")),
+    )
 
 
 def command_run(args: argparse.Namespace) -> int:
     from harness.runner import RunConfigError, Runner, RunPlan
+    from harness.sandboxes.factory import HostRequirementError
 
     if args.k < 1:
         raise UserError("--k must be at least 1")
@@ -194,21 +135,23 @@ def command_run(args: argparse.Namespace) -> int:
             vcpu_hour_dollars=args.vcpu_hour_price,
             config=config,
         )
-        runner = Runner(store, agent, docker_sandbox_factory(args), plan, log=_eprint)
+        from harness.sandboxes.factory import docker_sandboxes
+
+        runner = Runner(store, agent, docker_sandboxes(docker_options(args)), plan, log=eprint)
         runner.on_finish = lambda: {"budget": budget.summary()}
         try:
             status = runner.run(tasks)
-        except RunConfigError as error:
+        except (RunConfigError, HostRequirementError) as error:
             raise UserError(str(error)) from None
         report = build_report(store, run_id)
     finally:
         store.close()
     print(render_json(report) if args.json else render_table(report))
     if status == "interrupted":
-        _eprint(f"interrupted: rerun the same command (run id {run_id}) to finish the work")
+        eprint(f"interrupted: rerun the same command (run id {run_id}) to finish the work")
         return 130
     if runner.stop_reason is not None:
-        _eprint(f"the run stopped early: {runner.stop_reason[1]}")
+        eprint(f"the run stopped early: {runner.stop_reason[1]}")
     return 0 if status == "finished" else 1
 
 
@@ -247,7 +190,8 @@ def parser() -> argparse.ArgumentParser:
     cli_swebench.add_dataset_arguments(run)
     run.add_argument(
         "--agent", default="mutation",
-        help="mutation (default, offline), replay, oneshot or bash (LLM agents, need --model)",
+        help="mutation (default, offline), replay, oneshot or bash (LLM agents, need --model), "
+        "or an import path module:factory of your own agent",
     )
     run.add_argument("--agent-config", help="agent definition YAML (default agents/<agent>.yaml)")
     llm = run.add_argument_group("LLM agents (oneshot, bash)")
@@ -294,11 +238,17 @@ def parser() -> argparse.ArgumentParser:
     run.set_defaults(handler=command_run)
 
     show = commands.add_parser("show", help="one attempt: its trajectory, patch and verdict")
-    from harness.reports import show as show_module
+    from harness.cli import show as show_module
 
     show_module.add_arguments(show)
     add_db(show)
     show.set_defaults(handler=show_module.command_show)
+
+    doctor = commands.add_parser("doctor", help="check what this host has and lacks for a run")
+    from harness.cli import doctor as doctor_module
+
+    doctor_module.add_arguments(doctor)
+    doctor.set_defaults(handler=doctor_module.command_doctor)
 
     sandbox = commands.add_parser("sandbox", help="manage sandboxes and images")
     sandbox_commands = sandbox.add_subparsers(dest="sandbox_command", required=True)
@@ -326,5 +276,5 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.handler(args)
     except (UserError, StoreError) as error:
-        _eprint(f"error: {error}")
+        eprint(f"error: {error}")
         return 2

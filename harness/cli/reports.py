@@ -7,20 +7,15 @@ import os
 import sys
 from pathlib import Path
 
+from harness.cli.errors import UserError
 from harness.store import DEFAULT_DB, Store
 
 FORMATS = ("table", "markdown", "json", "html")
 
 
-def _user_error(message: str) -> Exception:
-    from harness.cli import UserError
-
-    return UserError(message)
-
-
 def _open_store(db: str) -> Store:
     if "://" not in db and not Path(db).exists():
-        raise _user_error(f"no results store at {db}; run `python -m harness run` first or "
+        raise UserError(f"no results store at {db}; run `python -m harness run` first or "
                           "pass --db")
     return Store(db)
 
@@ -33,7 +28,7 @@ def _universe_from_tasks_file(path: str | None) -> list[str] | None:
     try:
         loaded = load_task_file(path)
     except (FileNotFoundError, ValueError) as error:
-        raise _user_error(f"--tasks {path}: {error}") from None
+        raise UserError(f"--tasks {path}: {error}") from None
     return [task.instance_id for task in loaded.tasks]
 
 
@@ -54,7 +49,7 @@ def load_runs(names: list[str], db: str, tasks_file: str | None = None) -> list:
                     try:
                         stored[name] = load_run(store, name)
                     except UnknownRunError as error:
-                        raise _user_error(
+                        raise UserError(
                             f"{error}; an external result is named by an existing path or "
                             "file:PATH"
                         ) from None
@@ -72,7 +67,7 @@ def load_runs(names: list[str], db: str, tasks_file: str | None = None) -> list:
         try:
             runs.append(external_run(name, universe))
         except ExternalResultError as error:
-            raise _user_error(str(error)) from None
+            raise UserError(str(error)) from None
     return runs
 
 
@@ -82,7 +77,7 @@ def command_report(args: argparse.Namespace) -> int:
     targets = tuple(t / 100 for t in args.target) if args.target else None
     for target in targets or ():
         if not 0 < target < 1:
-            raise _user_error("--target is a solve rate in percent, between 0 and 100")
+            raise UserError("--target is a solve rate in percent, between 0 and 100")
     runs = load_runs(args.runs, args.db, args.tasks)
     options = {"bootstrap_samples": args.bootstrap, "seed": args.seed}
     if targets:
@@ -137,7 +132,7 @@ def command_compare(args: argparse.Namespace) -> int:
             align_tasks=args.align, test=args.test, seed=args.seed,
         )
     except ComparisonError as error:
-        raise _user_error(str(error)) from None
+        raise UserError(str(error)) from None
     if args.json:
         import json
 
@@ -165,18 +160,18 @@ def command_export(args: argparse.Namespace) -> int:
     try:
         check_selector(args.select)
     except (OracleSelectionError, ValueError) as error:
-        raise _user_error(str(error)) from None
+        raise UserError(str(error)) from None
     if looks_external(args.run):
-        raise _user_error(f"{args.run} is a result file: only runs of the store have patches")
+        raise UserError(f"{args.run} is a result file: only runs of the store have patches")
     store = _open_store(args.db)
     try:
         try:
             run = load_run(store, args.run)
         except UnknownRunError as error:
-            raise _user_error(str(error)) from None
+            raise UserError(str(error)) from None
         out = Path(args.out) if args.out else Path("results") / "export" / args.run
         if out.exists() and any(out.iterdir()) and not args.force:
-            raise _user_error(f"{out} is not empty; choose another --out or pass --force")
+            raise UserError(f"{out} is not empty; choose another --out or pass --force")
         result = export_run(
             store, run, args.select, out, name=args.name, site=args.site, oss=args.oss,
             model_name=args.model_name,

@@ -6,8 +6,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from harness.reports.analysis import RunAnalysis
-from harness.reports.metrics import KPoint, TaskCounts, curve
+from harness.reports.analysis import RunAnalysis, analyze
 from harness.reports.rundata import load_run
 from harness.reports.scaling import NoFit
 from harness.store import Store
@@ -15,6 +14,9 @@ from harness.store import Store
 
 @dataclass
 class RunReport:
+    """What `run` prints when it ends: the facts of how the run went (status, errors, verdicts,
+    totals), then the same analysis `report` prints, from the same engine."""
+
     run_id: str
     agent: str
     k_requested: int
@@ -22,8 +24,7 @@ class RunReport:
     # Why the run ended as it did (e.g. which budget ran out); empty when it simply finished.
     status_note: str
     vcpu_hour_dollars: float
-    tasks: list[TaskCounts]
-    points: list[KPoint]
+    analysis: RunAnalysis
     attempts_counted: int
     attempts_pending: int  # stored, evaluation not yet done
     infra_errors: int
@@ -37,31 +38,22 @@ class RunReport:
 
     @property
     def solved_tasks(self) -> int:
-        return sum(1 for t in self.tasks if t.c > 0)
+        return self.analysis.solved_at_least_once
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
+        data["analysis"] = self.analysis.to_json()
         data["solved_tasks"] = self.solved_tasks
         return data
 
 
 def build_report(store: Store, run_id: str, bootstrap_samples: int = 1000) -> RunReport:
-    """The run's table: per-task counts come from `load_run`, the one reader of attempts that
-    every analysis shares; the totals below are what only this table shows."""
+    """The run's facts, and its analysis by `analyze`: per-task counts come from `load_run`,
+    the one reader of attempts that every analysis shares."""
     data = load_run(store, run_id)
     run = store.run(run_id)
     assert run is not None  # load_run raised otherwise
     totals = store.run_totals(run_id)
-    tasks = [
-        TaskCounts(
-            instance_id=task.instance_id,
-            n=task.n,
-            c=task.c,
-            dollars=float(task.dollars.sum()),
-            unknown_price_attempts=task.unknown_price,
-        )
-        for task in sorted(data.tasks, key=lambda task: task.instance_id)
-    ]
     return RunReport(
         run_id=run.id,
         agent=run.agent,
@@ -69,9 +61,8 @@ def build_report(store: Store, run_id: str, bootstrap_samples: int = 1000) -> Ru
         status=run.status,
         status_note=run.note,
         vcpu_hour_dollars=run.vcpu_hour_dollars,
-        tasks=tasks,
-        points=curve(tasks, samples=bootstrap_samples),
-        attempts_counted=sum(t.n for t in tasks),
+        analysis=analyze(data, bootstrap_samples=bootstrap_samples),
+        attempts_counted=sum(task.n for task in data.tasks),
         attempts_pending=data.attempts_pending,
         infra_errors=data.infra_errors,
         agent_errors=totals.agent_errors,
@@ -89,14 +80,12 @@ def _dollars(value: float, known: bool = True) -> str:
     return f"${value:,.4f}" if value < 1 else f"${value:,.2f}"
 
 
-def render_table(report: RunReport) -> str:
-    counted = [t for t in report.tasks if t.n > 0]
+def run_facts(report: RunReport) -> list[str]:
+    """How the run went: status, what was not counted and why, totals, verdicts."""
     lines = [
         f"run {report.run_id}  agent={report.agent}  status={report.status}"
         + (f" ({report.status_note})" if report.status_note else ""),
-        f"tasks: {len(report.tasks)} ({len(counted)} with attempts, "
-        f"{report.solved_tasks} solved at least once)  attempts counted: "
-        f"{report.attempts_counted}  (k requested: {report.k_requested})",
+        f"attempts counted: {report.attempts_counted}  (k requested: {report.k_requested})",
     ]
     if report.attempts_pending or report.infra_errors:
         lines.append(
@@ -116,32 +105,19 @@ def render_table(report: RunReport) -> str:
         lines += [f"  {task}: {why}" for task, why in sorted(report.left_out.items())]
     for instance_id, error in sorted(report.task_errors.items()):
         lines.append(f"task {instance_id} has no attempts: {error}")
-    if not report.points:
-        lines.append("no evaluated attempts yet: nothing to report")
-        return "\n".join(lines)
-    lines.append("")
-    header = f"{'k':>5}  {'solve rate':>10}  {'95% CI (bootstrap)':>19}  {'dollars at k':>13}"
-    lines += [header, "-" * len(header)]
-    for point in report.points:
-        interval = f"{100 * point.low:5.1f}% - {100 * point.high:5.1f}%"
-        lines.append(
-            f"{point.k:>5}  {100 * point.solve_rate:>9.1f}%  {interval:>19}  "
-            f"{_dollars(point.dollars, point.dollars_known):>13}"
-        )
-    lines.append("")
     lines.append(
-        f"solve rate at k: unbiased pass@k (Chen et al. 2021) averaged over {len(counted)} tasks; "
-        f"interval: 1000 bootstrap resamples of tasks."
+        f"spent: model {_dollars(report.model_dollars)} + sandbox compute "
+        f"{_dollars(report.compute_dollars)} (at ${report.vcpu_hour_dollars:.4f} per vCPU-hour)"
     )
-    lines.append(
-        f"dollars at k: expected spend of k attempts on every task = model dollars "
-        f"({_dollars(report.model_dollars)} in all) + sandbox compute at "
-        f"${report.vcpu_hour_dollars:.4f} per vCPU-hour "
-        f"({_dollars(report.compute_dollars)} in all)."
-    )
-    statuses = ", ".join(f"{k}: {v}" for k, v in sorted(report.evaluation_statuses.items()))
-    lines.append(f"verdicts of counted attempts: {statuses}")
-    return "\n".join(lines)
+    if report.evaluation_statuses:
+        statuses = ", ".join(f"{k}: {v}" for k, v in sorted(report.evaluation_statuses.items()))
+        lines.append(f"verdicts of counted attempts: {statuses}")
+    return lines
+
+
+def render_table(report: RunReport) -> str:
+    """The run's facts, then exactly what `python -m harness report RUN` prints."""
+    return "\n".join(run_facts(report)) + "\n\n" + render_analyses([report.analysis])
 
 
 def render_json(report: RunReport) -> str:

@@ -1,4 +1,4 @@
-"""`python -m harness show RUN INSTANCE ATTEMPT`: one attempt as a person reads it.
+"""One attempt as a person reads it (`python -m harness show RUN INSTANCE ATTEMPT`).
 
 Shows what the attempt cost (tokens, dollars spent and what the response cache saved), how it
 ended, its whole trajectory (prompts, answers, commands and their output) and its patch. All
@@ -7,12 +7,10 @@ from the store; nothing is re-run.
 
 from __future__ import annotations
 
-import argparse
 import json
-import sys
 from typing import Any
 
-from harness.store import DEFAULT_DB, Store
+from harness.store import Store
 
 
 class ShowError(LookupError):
@@ -90,35 +88,3 @@ def render_attempt(store: Store, run_id: str, instance_id: str, index: int,
         lines.append(text.rstrip("\n"))
     lines += ["", "--- patch", attempt.patch.rstrip("\n") or "(empty)"]
     return "\n".join(lines) + "\n"
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("run", help="run id")
-    parser.add_argument("instance", help="instance id")
-    parser.add_argument("attempt", type=int, help="attempt index (0-based)")
-    parser.add_argument("--max-chars", type=int, default=0,
-                        help="clip each message to this many characters (default: no clipping)")
-
-
-def command_show(args: argparse.Namespace) -> int:
-    store = Store(args.db)
-    try:
-        print(render_attempt(store, args.run, args.instance, args.attempt, args.max_chars),
-              end="")
-    except ShowError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    finally:
-        store.close()
-    return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m harness.reports.show", description=__doc__)
-    add_arguments(parser)
-    parser.add_argument("--db", default=str(DEFAULT_DB))
-    return command_show(parser.parse_args(argv))
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
