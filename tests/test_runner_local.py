@@ -212,7 +212,6 @@ def test_an_instance_budget_ends_only_that_tasks_attempts(store, cache):
     assert status == "incomplete"
 
 
-@pytest.mark.slow
 def test_two_drivers_on_one_postgresql_store_do_not_interfere(postgres_server, tmp_path):
     """Two processes run the demo tasks with different run ids at once on one PostgreSQL
     store; they share task rows and evaluations, and each run ends with exactly the rows a
