@@ -34,15 +34,16 @@ def docker_client():
 @pytest.fixture(scope="session")
 def postgres_server():
     """One PostgreSQL server for the whole session (see tests/postgres_server.py)."""
+    from needs import missing
     from postgres_server import PostgresServer, postgres_bin
 
     bin_dir = postgres_bin()
     if bin_dir is None:
-        pytest.skip("PostgreSQL is not installed (apt-get install postgresql)")
+        missing("PostgreSQL is not installed (apt-get install postgresql)")
     try:
         import psycopg  # noqa: F401
     except ImportError:
-        pytest.skip("no PostgreSQL driver: pip install -e '.[postgres]'")
+        missing("no PostgreSQL driver: pip install -e '.[postgres]'")
     server = PostgresServer(bin_dir)
     server.start()
     yield server

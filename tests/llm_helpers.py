@@ -62,11 +62,9 @@ BACKENDS = [pytest.param("docker", marks=pytest.mark.docker), "local"]
 def backend_factory(request: Any, task: Any, tmp_path_factory: Any) -> SandboxFactory:
     if request.param == "local":
         from local_backend import LocalSandboxes
+        from needs import bubblewrap_present
 
-        from harness.sandboxes.local_sandbox import bubblewrap
-
-        if bubblewrap() is None:
-            pytest.skip("bubblewrap is not installed (apt-get install bubblewrap)")
+        bubblewrap_present()
         return LocalSandboxes(tmp_path_factory.mktemp("local")).factory()
     docker_client = request.getfixturevalue("docker_client")
     image = build_image(docker_client, task, tmp_path_factory.mktemp("repos"))
