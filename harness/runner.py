@@ -527,6 +527,12 @@ class _TaskWorker:
             compute_seconds=outcome.compute_seconds,
             harness_revision=code_revision(),
         )
+        describe = self.runner.sandboxes.describe_image
+        if describe is not None:
+            identity = describe(self.image)
+            record.image_source = identity.source
+            record.image_name = identity.name
+            record.image_digest = identity.digest
         if outcome.grade is not None:
             record.tests = [
                 TestResultRecord(

@@ -22,6 +22,7 @@ from harness.repos import RepoSource
 from harness.sandboxes.base import Sandbox, SandboxError, SandboxTimeout
 from harness.sandboxes.docker_sandbox import DockerSandbox, SandboxLimits
 from harness.sandboxes.images import prepare_instance_image
+from harness.sandboxes.incremental_reset import IncrementalResetSandbox
 from harness.sandboxes.local_sandbox import LocalLimits, LocalSandbox
 from harness.tasks import Task
 
@@ -44,6 +45,15 @@ def _docker(request: pytest.FixtureRequest) -> Sandbox:
     return DockerSandbox.start(client, request.getfixturevalue("instance_image"), LIMITS)
 
 
+class _AlwaysIncremental(IncrementalResetSandbox):
+    small_tree_entries = 0  # the incremental path even on this tiny tree
+
+
+def _docker_incremental(request: pytest.FixtureRequest) -> Sandbox:
+    client = request.getfixturevalue("docker_client")
+    return _AlwaysIncremental.start(client, request.getfixturevalue("instance_image"), LIMITS)
+
+
 def _local(request: pytest.FixtureRequest) -> Sandbox:
     bubblewrap_present()
     limits = LocalLimits(output_cap=LIMITS.output_cap, memory_bytes=256 * 2**20)
@@ -53,6 +63,9 @@ def _local(request: pytest.FixtureRequest) -> Sandbox:
 BACKENDS = {
     "docker": Backend(
         _docker, frozenset({"network", "memory", "pids", "read_only_root", "disk"})
+    ),
+    "docker-incremental-reset": Backend(
+        _docker_incremental, frozenset({"network", "memory", "pids", "read_only_root", "disk"})
     ),
     "local": Backend(_local, frozenset({"network", "memory", "read_only_root"})),
 }
@@ -99,7 +112,13 @@ def instance_image(docker_client, conformance_repo):
     docker_client.images.remove(tag, force=True)
 
 
-@pytest.fixture(params=[pytest.param("docker", marks=pytest.mark.docker), "local"])
+@pytest.fixture(
+    params=[
+        pytest.param("docker", marks=pytest.mark.docker),
+        pytest.param("docker-incremental-reset", marks=pytest.mark.docker),
+        "local",
+    ]
+)
 def sandbox(request):
     box = BACKENDS[request.param].start(request)
     yield box

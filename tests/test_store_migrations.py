@@ -55,12 +55,13 @@ def test_a_fresh_store_is_created_at_head(db_url):
 
 
 def test_a_store_from_before_migrations_is_upgraded_keeping_its_rows(db_url):
-    # What harness made before it kept revisions: create_all, no version table, and (in the
-    # oldest stores) no response cache table.
+    # What harness made before it kept revisions: the baseline's tables by create_all, no
+    # version table, and (in the oldest stores) no response cache table.
     engine = make_engine(database_url(db_url))
-    tables = [table for name, table in Base.metadata.tables.items() if name != "model_responses"]
-    Base.metadata.create_all(engine, tables=tables)
+    upgrade_through_revisions(engine, "0001")
     with engine.begin() as connection:
+        connection.execute(text("DROP TABLE alembic_version"))
+        connection.execute(text("DROP TABLE model_responses"))
         connection.execute(
             RunRecord.__table__.insert().values(
                 id="old", agent="a", agent_hash="h", k=3, config={"seed": 1}, code_revision="r",

@@ -81,6 +81,7 @@ def default_run_id(args: argparse.Namespace, agent: Agent) -> str:
 
 def docker_options(args: argparse.Namespace, log=None):
     """The Docker options a command's arguments ask for (the Namespace stops here)."""
+    from harness.cli.images import image_options_from_args
     from harness.sandboxes.factory import DockerOptions
 
     return DockerOptions(
@@ -89,10 +90,12 @@ def docker_options(args: argparse.Namespace, log=None):
         repos_dir=Path(args.repos_dir) if args.repos_dir else None,
         cache_dir=Path(args.cache_dir),
         log=log or (lambda message: eprint(f"[images] {message}")),
+        images=image_options_from_args(args),
     )
 
 
 def command_run(args: argparse.Namespace) -> int:
+    from harness.cli.images import image_options_from_args
     from harness.runner import RunConfigError, Runner, RunPlan
     from harness.sandboxes.factory import HostRequirementError
 
@@ -116,6 +119,7 @@ def command_run(args: argparse.Namespace) -> int:
             "predictions": args.predictions,
             "memory": args.memory,
             "cpus": args.cpus,
+            "images": image_options_from_args(args).record(),
             "split": args.split,
             "repo": args.repo,
             "limit": args.limit,
@@ -234,6 +238,9 @@ def parser() -> argparse.ArgumentParser:
         help=f"dollars per vCPU-hour of sandbox compute (default {DEFAULT_VCPU_HOUR_DOLLARS})",
     )
     run.add_argument("--json", action="store_true", help="print the report as JSON")
+    from harness.cli import images as cli_images
+
+    cli_images.add_image_arguments(run)
     add_db(run)
     run.set_defaults(handler=command_run)
 
@@ -268,6 +275,7 @@ def parser() -> argparse.ArgumentParser:
 
     cli_reports.register(commands)
     cli_swebench.register(commands)  # validate
+    cli_images.register(commands)  # images push
     return top
 
 

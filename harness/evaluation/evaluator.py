@@ -37,6 +37,10 @@ class TestSetup:
     test_cmd: str
     log_parser: str
     test_timeout: float
+    # Prebuilt images: shell lines before anything else (conda activation), and the official
+    # test directives when they are not the test files themselves (None: the files).
+    preamble: str = ""
+    test_targets: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -80,6 +84,8 @@ def evaluate(
             candidate_test_files=[path for path in touched_files(patch) if is_test_file(path)],
             test_cmd=setup.test_cmd,
             test_timeout=setup.test_timeout,
+            preamble=setup.preamble,
+            targets=None if setup.test_targets is None else list(setup.test_targets),
         )
     )
     sandbox.reset()

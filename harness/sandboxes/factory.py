@@ -17,6 +17,7 @@ from pathlib import Path
 
 from harness.evaluation.evaluator import TestSetup
 from harness.sandboxes.base import Sandbox
+from harness.sandboxes.image_names import ImageIdentity, ImageOptions
 from harness.tasks import Task
 
 Log = Callable[[str], None]
@@ -38,6 +39,8 @@ class SandboxFactory:
     start: Callable[[str], Sandbox]
     test_setup: Callable[[Task], TestSetup]
     preflight: Callable[[list[Task]], None] = lambda tasks: None
+    # Where an image came from (prebuilt or built, name, digest): kept on each evaluation.
+    describe_image: Callable[[str], ImageIdentity] | None = None
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,8 @@ class DockerOptions:
     repos_dir: Path | None = None  # local mirrors, one git repository per owner/name
     cache_dir: Path = Path("results") / "cache"  # clones and wheelhouses
     log: Log = lambda line: None  # image-building progress
+    # Where images come from: pulled prebuilt ones, our own builds, or either (`auto`).
+    images: ImageOptions = ImageOptions(mode="build")
 
 
 def test_setup_for(task: Task) -> TestSetup:
@@ -58,6 +63,17 @@ def test_setup_for(task: Task) -> TestSetup:
     from harness.sandboxes.specs import spec_for
 
     return spec_for(task.repo, task.version).test_setup()
+
+
+def own_test_setup(task: Task) -> TestSetup | None:
+    """Our spec's test setup, or None when no spec matches (an official-layout image brings
+    its own)."""
+    from harness.sandboxes.specs import SpecError
+
+    try:
+        return test_setup_for(task)
+    except SpecError:
+        return None
 
 
 def docker_sandboxes(options: DockerOptions) -> SandboxFactory:
@@ -84,18 +100,38 @@ def docker_sandboxes(options: DockerOptions) -> SandboxFactory:
 
         return RepoSource(repos_dir=options.repos_dir, cache_dir=options.cache_dir)
 
-    def prepare_image(task: Task) -> str:
+    def build_image(task: Task) -> str:
         from harness.sandboxes.images import prepare_instance_image
 
         return prepare_instance_image(client(), task, repos(), options.log)
 
+    made: list = []
+
+    def resolver():
+        from harness.sandboxes.prebuilt import ImageResolver
+
+        with lock:
+            if not made:
+                made.append(ImageResolver(client(), options.images, build_image, options.log))
+        return made[0]
+
     def start(image: str) -> Sandbox:
-        from harness.sandboxes.docker_sandbox import DockerSandbox, SandboxLimits
+        from harness.sandboxes.docker_sandbox import SandboxLimits
 
         limits = SandboxLimits(memory=options.memory, cpus=options.cpus)
-        return DockerSandbox.start(client(), image, limits)
+        return resolver().sandbox_class(image).start(client(), image, limits)
 
     def preflight(tasks: list[Task]) -> None:
+        from harness.sandboxes.registry import RegistryUnreachable
+
+        client()
+        if options.images.mode != "build":
+            try:
+                resolver().check_registry(tasks)
+            except RegistryUnreachable as error:
+                raise HostRequirementError(str(error)) from None
+        if options.images.mode == "prebuilt":
+            return  # nothing is built locally
         missing_base = missing_base_images(client(), tasks)
         if missing_base and debootstrap_path() is None:
             raise HostRequirementError(
@@ -105,7 +141,11 @@ def docker_sandboxes(options: DockerOptions) -> SandboxFactory:
             )
 
     return SandboxFactory(
-        prepare_image=prepare_image, start=start, test_setup=test_setup_for, preflight=preflight
+        prepare_image=lambda task: resolver().prepare(task),
+        start=start,
+        test_setup=lambda task: resolver().test_setup(task, own_test_setup),
+        preflight=preflight,
+        describe_image=lambda image: resolver().identity(image),
     )
 
 

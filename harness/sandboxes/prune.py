@@ -18,7 +18,7 @@ from harness.sandboxes.docker_sandbox import OWNER_HOST_LABEL, OWNER_PID_LABEL
 
 LABEL = "harness=1"
 # Images depend on the tier below, so they go top down.
-_TIER_ORDER = {"instance": 0, "env": 1, "base": 2}
+_TIER_ORDER = {"prebuilt": 0, "instance": 0, "env": 1, "base": 2}
 
 
 @dataclass
@@ -82,10 +82,12 @@ def prune(
         return report
     found = client.images.list(all=True, filters={"label": label})
     found.sort(key=lambda image: _TIER_ORDER.get(image.labels.get("harness.tier", ""), -1))
-    for image in found:
-        name = image.tags[0] if image.tags else image.short_id
+    # A pulled prebuilt image carries no label of ours; its adapted copy names it.
+    pulled = [image.labels["harness.source"] for image in found if "harness.source" in image.labels]
+    for image in [*found, *pulled]:
+        name = image if isinstance(image, str) else (image.tags or [image.short_id])[0]
         try:
-            client.images.remove(image.id, force=True)
+            client.images.remove(name if isinstance(image, str) else image.id, force=True)
             report.images.append(name)
         except docker.errors.NotFound:
             pass

@@ -97,6 +97,11 @@ class EvaluationRecord(Base):
     seconds: Mapped[float] = mapped_column(Float, default=0.0)
     compute_seconds: Mapped[float] = mapped_column(Float, default=0.0)
     harness_revision: Mapped[str] = mapped_column(String(64), default="")
+    # The environment of the verdict: "prebuilt" (pulled) or "build" (made here), the image's
+    # name, and its registry digest (repo@sha256:...) or, for our builds, its image id.
+    image_source: Mapped[str] = mapped_column(String(20), default="")
+    image_name: Mapped[str] = mapped_column(String(500), default="")
+    image_digest: Mapped[str] = mapped_column(String(300), default="")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     tests: Mapped[list[TestResultRecord]] = relationship(
