@@ -21,8 +21,6 @@ import json
 import sys
 from pathlib import Path
 
-from sqlalchemy import select
-
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "swebench"
 
@@ -72,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     from harness.cli.swebench import _spec_and_setup
     from harness.datasets import TaskFilter, filter_tasks, load_dataset_tasks
     from harness.sandboxes.factory import DockerOptions, docker_sandboxes
-    from harness.store import AttemptRecord, EvaluationRecord, RunRecord, Store
+    from harness.store import Store
     from harness.validation import save_validation, stored_validations, validate_task
 
     tasks = load_dataset_tasks(str(data / "swe_bench_lite.jsonl")).tasks
@@ -132,23 +130,18 @@ def main(argv: list[str] | None = None) -> int:
     ids = [task.instance_id for task in chosen]
     official = official_resolved(data, systems, ids)
     ours: dict[tuple[str, str], tuple[str, list[str]]] = {}
-    with store.reading() as session:
-        if session.get(RunRecord, run_id) is None:
-            print("nothing replayed yet")
-            return 1
-        rows = session.execute(
-            select(AttemptRecord, EvaluationRecord)
-            .outerjoin(EvaluationRecord, AttemptRecord.evaluation_id == EvaluationRecord.id)
-            .where(AttemptRecord.run_id == run_id)
-        ).all()
-        for attempt, evaluation in rows:
-            instance_id = attempt.task.row["instance_id"]
-            source = str((attempt.details or {}).get("source", ""))
-            system = Path(source.rsplit(":", 1)[0]).stem
-            if evaluation is None:
-                continue  # not evaluated (infrastructure): left out, and said below
-            failing = [t.name for t in evaluation.tests if not t.passed and t.status != "SKIPPED"]
-            ours[(instance_id, system)] = (evaluation.status.value, failing)
+    if store.run(run_id) is None:
+        print("nothing replayed yet")
+        return 1
+    for stored in store.run_attempts(run_id):
+        attempt, evaluation = stored.attempt, stored.evaluation
+        instance_id = attempt.task.row["instance_id"]
+        source = str((attempt.details or {}).get("source", ""))
+        system = Path(source.rsplit(":", 1)[0]).stem
+        if evaluation is None:
+            continue  # not evaluated (infrastructure): left out, and said below
+        failing = [t.name for t in stored.tests if not t.passed and t.status != "SKIPPED"]
+        ours[(instance_id, system)] = (evaluation.status.value, failing)
     agree = total = 0
     missing = 0
     disagreements = []

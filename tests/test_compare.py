@@ -3,9 +3,9 @@ paired statistics, the refusals, and the CI outputs (exit code, markdown, JUnit)
 
 import json
 import xml.etree.ElementTree as ET
-from pathlib import Path
 
 import pytest
+from data_paths import SWEBENCH
 from reports_helpers import run_cli
 
 from harness.reports.compare import (
@@ -20,7 +20,7 @@ from harness.reports.rundata import load_run
 from harness.reports.synthetic import Attempt, add_run, patch_for
 from harness.store import Store
 
-LITE = Path(__file__).resolve().parents[2] / "shared" / "swebench"
+LITE = SWEBENCH
 
 
 def attempts(instance_id, solved, k=5):

@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from needs import bubblewrap_present
 from unidiff import PatchSet
 
 from harness.agents.base import AttemptContext, AttemptError
@@ -27,7 +28,7 @@ from harness.agents.mutation import (
     unified_diff,
 )
 from harness.agents.mutations import OPERATORS, Edit, apply_edits, compiles, find_sites
-from harness.sandboxes.local_sandbox import LocalSandbox, bubblewrap
+from harness.sandboxes.local_sandbox import LocalSandbox
 from harness.tasks import TaskView
 
 
@@ -163,8 +164,7 @@ class CountingSandbox(LocalSandbox):
 
 @pytest.fixture
 def local_sandbox():
-    if bubblewrap() is None:
-        pytest.skip("bubblewrap is not installed (apt-get install bubblewrap)")
+    bubblewrap_present()
     made: list[CountingSandbox] = []
 
     def start(root: Path) -> CountingSandbox:

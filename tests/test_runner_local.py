@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from local_backend import LocalSandboxes, ScriptedAgent, run_demo, stored_rows
+from needs import bubblewrap_present
 
 from harness.agents.base import AttemptContext, AttemptError, Candidate
 from harness.agents.mutation import MutationAgent
@@ -18,7 +19,6 @@ from harness.demo import load_demo_tasks
 from harness.models.budget import Budget, Limits
 from harness.reports.render import build_report
 from harness.runner import Runner, RunPlan
-from harness.sandboxes.local_sandbox import bubblewrap
 from harness.store import EvaluationRecord, Store, TaskRecord
 
 REPO = Path(__file__).resolve().parents[1]
@@ -31,7 +31,11 @@ UNRELATED = (
     "+++ b/NOTES.txt\n@@ -0,0 +1 @@\n+a note\n"
 )
 
-pytestmark = pytest.mark.skipif(bubblewrap() is None, reason="bubblewrap is not installed")
+
+
+@pytest.fixture(autouse=True)
+def _bubblewrap():
+    bubblewrap_present()
 
 
 @pytest.fixture(params=["sqlite-memory", "postgresql"])
@@ -215,7 +219,6 @@ def test_an_instance_budget_ends_only_that_tasks_attempts(store, cache):
     assert status == "incomplete"
 
 
-@pytest.mark.slow
 def test_two_drivers_on_one_postgresql_store_do_not_interfere(postgres_server, tmp_path):
     """Two processes run the demo tasks with different run ids at once on one PostgreSQL
     store; they share task rows and evaluations, and each run ends with exactly the rows a

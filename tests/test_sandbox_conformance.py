@@ -16,13 +16,14 @@ from pathlib import Path
 
 import docker.errors
 import pytest
+from needs import bubblewrap_present
 
 from harness.repos import RepoSource
 from harness.sandboxes.base import Sandbox, SandboxError, SandboxTimeout
 from harness.sandboxes.docker_sandbox import DockerSandbox, SandboxLimits
 from harness.sandboxes.images import prepare_instance_image
 from harness.sandboxes.incremental_reset import IncrementalResetSandbox
-from harness.sandboxes.local_sandbox import LocalLimits, LocalSandbox, bubblewrap
+from harness.sandboxes.local_sandbox import LocalLimits, LocalSandbox
 from harness.tasks import Task
 
 # Small limits, so that the tests of the limits are quick.
@@ -54,8 +55,7 @@ def _docker_incremental(request: pytest.FixtureRequest) -> Sandbox:
 
 
 def _local(request: pytest.FixtureRequest) -> Sandbox:
-    if bubblewrap() is None:
-        pytest.skip("bubblewrap is not installed (apt-get install bubblewrap)")
+    bubblewrap_present()
     limits = LocalLimits(output_cap=LIMITS.output_cap, memory_bytes=256 * 2**20)
     return LocalSandbox.start(request.getfixturevalue("conformance_repo")[0], limits)
 

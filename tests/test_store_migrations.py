@@ -8,12 +8,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 
-from harness.store import Base, RunRecord, Store
+from harness.store import Base, RunRecord, Store, StoreError
 from harness.store.database import database_url, make_engine
 from harness.store.migrations import (
     alembic_config,
@@ -105,3 +106,15 @@ def test_processes_opening_one_fresh_store_at_once_all_succeed(db_url):
         versions = session.execute(text("select version_num from alembic_version")).all()
     store.close()
     assert versions == [(head_revision(),)]
+
+
+def test_a_store_newer_than_this_harness_is_refused_in_one_line(tmp_path):
+    db = tmp_path / "future.db"
+    Store(db).close()
+    engine = make_engine(database_url(db))
+    with engine.begin() as connection:
+        connection.execute(text("update alembic_version set version_num = '9999'"))
+    engine.dispose()
+    with pytest.raises(StoreError, match="revision 9999, newer than this harness knows"):
+        Store(db)
+

@@ -12,7 +12,7 @@ from harness.agents.base import Agent
 from harness.cli.errors import UserError, eprint
 from harness.models.budget import Budget
 from harness.reports.render import build_report, render_json, render_table
-from harness.store import DEFAULT_DB, Store
+from harness.store import DEFAULT_DB, Store, StoreError
 
 DEMO = "demo"
 # Roughly what clouds charge for one general-purpose vCPU on demand (late 2020s); change it with
@@ -290,6 +290,6 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         return args.handler(args)
-    except UserError as error:
+    except (UserError, StoreError) as error:
         eprint(f"error: {error}")
         return 2

@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from harness.evaluation.status import EvalStatus, TestStatus
-from harness.store.database import DEFAULT_DB, database_url
+from harness.store.database import DEFAULT_DB, StoreError, database_url
 from harness.store.imports import RunImports
 from harness.store.migrations import bring_up_to_date
 from harness.store.responses import ResponseQueries
@@ -40,7 +40,7 @@ from harness.tasks import Task
 
 __all__ = [
     "DEFAULT_DB", "AttemptRecord", "Base", "EvalStatus", "EvaluationRecord",
-    "ModelResponseRecord", "RunRecord", "RunTaskRecord", "Store", "TaskRecord",
+    "ModelResponseRecord", "RunRecord", "RunTaskRecord", "Store", "StoreError", "TaskRecord",
     "TestResultRecord", "TestStatus", "ValidationRecord", "database_url", "utcnow",
 ]
 
@@ -49,8 +49,13 @@ class Store(RunQueries, ValidationQueries, ResponseQueries, RunImports):
     """The store: opening it brings its schema up to date (see harness.store.migrations)."""
 
     def __init__(self, db: str | Path | None = None) -> None:
+        """Raises StoreError when the store cannot be opened (see harness.store.database)."""
         super().__init__(db)
-        bring_up_to_date(self.engine)
+        try:
+            bring_up_to_date(self.engine)
+        except BaseException:
+            self.engine.dispose()
+            raise
 
     # --- tasks ---------------------------------------------------------------------------
 
@@ -68,6 +73,13 @@ class Store(RunQueries, ValidationQueries, ResponseQueries, RunImports):
             instance_id=task.instance_id, content_hash=content_hash, repo=task.repo,
             row=task.to_row(),
         )
+        if session.get_bind().dialect.name == "sqlite":
+            # No savepoint on SQLite: pysqlite opens transactions only before DML, so one here
+            # could commit on its own; and SQLite's single writer (plus Store's write lock)
+            # makes losing this race a locked-database error, not a duplicate.
+            session.add(record)
+            session.flush()
+            return record
         try:
             # A savepoint: losing the race must not end the caller's transaction.
             with session.begin_nested():

@@ -8,9 +8,15 @@ from typing import Any
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 from sqlalchemy.pool import StaticPool
 
 DEFAULT_DB = Path("results") / "harness.db"
+
+
+class StoreError(RuntimeError):
+    """The store cannot be opened as asked (bad URL, missing driver, unreachable server, a
+    schema newer than this harness): one line for the user, who can fix it."""
 
 
 def database_url(db: str | Path | None) -> str:
@@ -50,6 +56,17 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 def make_engine(url: str) -> Engine:
+    """Raises StoreError for a URL SQLAlchemy cannot use (unknown dialect, missing driver)."""
+    try:
+        return _make_engine(url)
+    except ArgumentError as error:
+        raise StoreError(f"not a database URL SQLAlchemy knows: {url!r} ({error})") from None
+    except (ImportError, NoSuchModuleError) as error:
+        hint = " (pip install -e '.[postgres]')" if url.startswith("postgres") else ""
+        raise StoreError(f"no database driver for {url!r}: {error}{hint}") from None
+
+
+def _make_engine(url: str) -> Engine:
     if is_memory_sqlite(url):
         # One connection shared by every thread, or each thread would see its own empty
         # database; Store serializes all sessions on it.

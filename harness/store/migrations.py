@@ -2,27 +2,10 @@
 by an older harness is brought up to date when it is opened, never silently left behind.
 
 The revisions live in harness/store/revisions/versions/, one file per schema change, numbered
-0001, 0002, ... (0001 is the baseline: the schema as it was when migrations began).
-
-To change the schema:
-
-1. Edit harness/store/schema.py (a new column, table, index, type).
-2. Generate the revision from the difference between the revisions so far and schema.py:
-
-       python -m harness.store revision "add suspicious flag to attempts"
-
-   This upgrades a scratch SQLite store through every revision, compares it with schema.py and
-   writes harness/store/revisions/versions/NNNN_<slug>.py with the next number.
-3. Read the file and fix what autogenerate cannot know: a server_default for a NOT NULL column
-   added to tables that already have rows (e.g. `server_default=sa.false()`), data to backfill,
-   renames (autogenerate sees a drop plus an add). SQLite cannot ALTER columns: the generated
-   code uses `op.batch_alter_table`, keep it that way.
-4. Run `python -m pytest tests/test_store_migrations.py`: it fails while schema.py and the
-   revisions disagree, and checks an old store upgrades on SQLite and PostgreSQL.
-
-Two branches that each add a revision after the same parent make two heads; on merge renumber
-one of them and set its `down_revision` to the other's `revision` (the test insists on a
-single head).
+0001, 0002, ... (0001 is the baseline: the schema when migrations began). How to add one for a
+change to schema.py (`python -m harness.store revision "message"`, then read the file) is in
+harness/store/README.md; tests/test_store_migrations.py fails until schema.py and the revisions
+agree.
 """
 
 from __future__ import annotations
@@ -41,9 +24,10 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, inspect, text
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
 
 from harness.locks import file_lock
-from harness.store.database import make_engine, sqlite_file
+from harness.store.database import StoreError, make_engine, sqlite_file
 from harness.store.schema import Base
 
 REVISIONS = Path(__file__).with_name("revisions")
@@ -92,14 +76,32 @@ def _exclusive(engine: Engine) -> Iterator[Connection]:
 
 def bring_up_to_date(engine: Engine) -> None:
     """A fresh store is created at head; an older one is upgraded through every revision it
-    lacks. Safe when several processes open the same fresh store at once."""
-    with _exclusive(engine) as connection:
-        present = set(inspect(connection).get_table_names())
-        if not present & set(Base.metadata.tables):
-            Base.metadata.create_all(connection)
-            command.stamp(alembic_config(connection), "head")
-        elif current_revision(connection) != head_revision():
+    lacks. Safe when several processes open the same fresh store at once.
+
+    Raises StoreError when the database cannot be reached or its schema is newer than this
+    harness knows."""
+    where = engine.url.render_as_string()  # the password hidden
+    try:
+        with _exclusive(engine) as connection:
+            present = set(inspect(connection).get_table_names())
+            if not present & set(Base.metadata.tables):
+                Base.metadata.create_all(connection)
+                command.stamp(alembic_config(connection), "head")
+                return
+            current = current_revision(connection)
+            if current == head_revision():
+                return
+            known = {rev.revision for rev in ScriptDirectory.from_config(
+                alembic_config()).walk_revisions()}
+            if current is not None and current not in known:
+                raise StoreError(
+                    f"the store {where} has schema revision {current}, newer than this "
+                    f"harness knows (up to {head_revision()}): upgrade harness to read it"
+                )
             command.upgrade(alembic_config(connection), "head")
+    except OperationalError as error:
+        reason = str(error.orig).strip().splitlines()[0] if error.orig else str(error)
+        raise StoreError(f"cannot open the store {where}: {reason}") from None
 
 
 def upgrade_through_revisions(engine: Engine, target: str = "head") -> None:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import selectinload
 
 from harness.evaluation.status import EvalStatus
@@ -178,22 +178,38 @@ class RunQueries(Sessions):
         return {row.index: row for row in rows}
 
     def exported_attempts(self, attempt_ids: list[int]) -> dict[int, ExportedAttempt]:
-        """Attempts with their evaluation and per-test results, by attempt id."""
+        """Attempts with their task, evaluation and per-test results, by attempt id."""
         found: dict[int, ExportedAttempt] = {}
         with self.reading() as session:
             for start in range(0, len(attempt_ids), 500):
-                attempts = session.scalars(
-                    select(AttemptRecord)
-                    .where(AttemptRecord.id.in_(attempt_ids[start:start + 500]))
-                    .options(
-                        selectinload(AttemptRecord.evaluation).selectinload(
-                            EvaluationRecord.tests
-                        )
-                    )
-                )
-                for attempt in attempts:
-                    evaluation = attempt.evaluation
-                    tests = list(evaluation.tests) if evaluation is not None else []
-                    found[attempt.id] = ExportedAttempt(attempt, evaluation, tests)
+                chunk = attempt_ids[start:start + 500]
+                for attempt in session.scalars(_with_verdicts(AttemptRecord.id.in_(chunk))):
+                    found[attempt.id] = _exported(attempt)
         return found
 
+    def run_attempts(self, run_id: str) -> list[ExportedAttempt]:
+        """Every attempt of a run with its task, evaluation and per-test results, by task and
+        attempt index (meant for runs of tens of thousands of attempts at most)."""
+        with self.reading() as session:
+            attempts = session.scalars(
+                _with_verdicts(AttemptRecord.run_id == run_id).order_by(
+                    AttemptRecord.task_id, AttemptRecord.index
+                )
+            )
+            return [_exported(attempt) for attempt in attempts]
+
+
+def _with_verdicts(condition: Any) -> Select[tuple[AttemptRecord]]:
+    return (
+        select(AttemptRecord)
+        .where(condition)
+        .options(
+            selectinload(AttemptRecord.task),
+            selectinload(AttemptRecord.evaluation).selectinload(EvaluationRecord.tests),
+        )
+    )
+
+
+def _exported(attempt: AttemptRecord) -> ExportedAttempt:
+    evaluation = attempt.evaluation
+    return ExportedAttempt(attempt, evaluation, list(evaluation.tests) if evaluation else [])
