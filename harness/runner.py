@@ -26,6 +26,7 @@ from tqdm import tqdm
 
 from harness.agents.base import Agent, AttemptContext, AttemptError, Candidate
 from harness.evaluation.evaluator import EvaluationOutcome, TestSetup, evaluate
+from harness.evaluation.oversize import stored_patch
 from harness.models.budget import BudgetExhausted
 from harness.models.llm import ModelFatalError
 from harness.patches import patch_hash
@@ -424,7 +425,7 @@ class _TaskWorker:
             index=context.index,
             seed=context.seed,
             agent_hash=runner.agent.definition_hash,
-            patch=candidate.patch,
+            patch=stored_patch(candidate.patch),
             patch_hash=patch_hash(candidate.patch),
             input_tokens=usage.input_tokens,
             output_tokens=usage.output_tokens,
@@ -519,13 +520,16 @@ class _TaskWorker:
             patch_hash=digest,
             status=outcome.status,
             apply_method=outcome.apply_method,
-            patch=patch,
+            patch=stored_patch(patch),
             eval_script=outcome.eval_script,
             test_output=outcome.test_output,
             log=outcome.log,
             seconds=outcome.seconds,
             compute_seconds=outcome.compute_seconds,
             harness_revision=code_revision(),
+            suspicious=outcome.suspicious,
+            suspicion=outcome.suspicion,
+            fault=outcome.fault,
         )
         if outcome.grade is not None:
             record.tests = [

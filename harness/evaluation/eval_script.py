@@ -68,6 +68,9 @@ class EvalScriptInputs:
     candidate_test_files: list[str]  # test-like files the candidate touched: restored
     test_cmd: str
     test_timeout: float
+    # Where pytest writes its JUnit XML report (a random path, see harness.evaluation.junit);
+    # "" when the test command is not pytest.
+    junit_path: str = ""
 
 
 def build_eval_script(inputs: EvalScriptInputs) -> str:
@@ -86,6 +89,8 @@ fi"""
     )
     # The whole test command is under the timeout, shell syntax in it (`a && b`) included.
     targets = " ".join(shlex.quote(path) for path in test_targets(inputs.test_files))
+    if inputs.junit_path:
+        targets = f"--junitxml={shlex.quote(inputs.junit_path)} {targets}"
     timeout = max(1, int(inputs.test_timeout))
     return f"""#!/bin/sh
 # harness evaluation script: apply candidate, restore tests, apply test patch, run tests.
