@@ -26,7 +26,7 @@ from tqdm import tqdm
 
 from harness.agents.base import Agent, AttemptContext, AttemptError, Candidate
 from harness.evaluation.evaluator import EvaluationOutcome, TestSetup, evaluate
-from harness.evaluation.oversize import stored_patch
+from harness.evaluation.oversize import is_refused, stored_patch
 from harness.models.budget import BudgetExhausted
 from harness.models.llm import ModelFatalError
 from harness.patches import patch_hash
@@ -498,7 +498,7 @@ class _TaskWorker:
         last_error = ""
         for _ in range(INFRA_TRIES):
             try:
-                if self.eval_sandbox is None and patch.strip():
+                if self.eval_sandbox is None and patch.strip() and not is_refused(patch):
                     self.eval_sandbox = self.runner.sandboxes.start(self.image)
                 sandbox = self.eval_sandbox
                 return evaluate(self.item.task, patch, sandbox, self.setup)  # type: ignore[arg-type]

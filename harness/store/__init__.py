@@ -12,11 +12,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, event, select
+from sqlalchemy import event, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from harness.evaluation.status import EvalStatus, TestStatus
+from harness.store import opening
+from harness.store.opening import StoreError
 from harness.store.schema import (
     AttemptRecord,
     Base,
@@ -33,7 +35,8 @@ from harness.tasks import Task
 
 __all__ = [
     "AttemptRecord", "Base", "EvalStatus", "EvaluationRecord", "ModelResponseRecord", "RunRecord",
-    "RunTaskRecord", "Store", "TaskRecord", "TestResultRecord", "TestStatus", "ValidationRecord",
+    "RunTaskRecord", "Store", "StoreError", "TaskRecord", "TestResultRecord", "TestStatus",
+    "ValidationRecord",
     "utcnow",
 ]
 
@@ -52,27 +55,23 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 def database_url(db: str | Path | None) -> str:
-    """A SQLAlchemy URL from what the user typed: a URL as is, a path as SQLite."""
-    if db is None:
-        db = DEFAULT_DB
-    text = str(db)
-    if "://" in text:
-        return text
-    path = Path(text)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return f"sqlite:///{path}"
+    """A SQLAlchemy URL from what the user typed: a URL as is, a path as SQLite. Raises
+    StoreError (one line for the user) when a path's folder cannot be created."""
+    return opening.database_url(DEFAULT_DB if db is None else db)
 
 
 class Store:
     """Owns the engine; hands out short sessions. Writes are serialized in-process so worker
-    threads never fight over SQLite's single writer."""
+    threads never fight over SQLite's single writer.
+
+    Raises StoreError when the store cannot be opened (see harness.store.opening)."""
 
     def __init__(self, db: str | Path | None = None) -> None:
         self.url = database_url(db)
-        self.engine: Engine = create_engine(self.url)
+        self.engine: Engine = opening.make_engine(self.url)
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
-        Base.metadata.create_all(self.engine)
+        opening.create_schema(Base.metadata, self.engine)
         self._write_lock = threading.Lock()
 
     @contextmanager
