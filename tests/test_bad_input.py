@@ -46,7 +46,8 @@ def replay(predictions: Path, db: Path, *extra: str) -> subprocess.CompletedProc
 
 def test_a_prediction_file_of_undecodable_rows_only_is_an_error_naming_file_and_line(tmp_path):
     predictions = tmp_path / "preds.jsonl"
-    predictions.write_bytes(b'{"instance_id": "%s", "model_patch": "\xff\xfe"}\n' % INSTANCE.encode())
+    row = b'{"instance_id": "%s", "model_patch": "\xff\xfe"}\n' % INSTANCE.encode()
+    predictions.write_bytes(row)
     one_clear_line(replay(predictions, tmp_path / "h.db"), f"{predictions}:1", "not UTF-8")
 
 
