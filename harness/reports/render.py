@@ -12,6 +12,7 @@ from harness.reports.analysis import RunAnalysis
 from harness.reports.metrics import KPoint, TaskCounts, curve
 from harness.reports.rundata import load_run
 from harness.reports.scaling import NoFit
+from harness.reports.suspicion import summarize
 from harness.store import AttemptRecord, EvaluationRecord, RunRecord, Store
 
 
@@ -36,6 +37,9 @@ class RunReport:
     left_out: dict[str, str] = field(default_factory=dict)
     model_dollars: float = 0.0
     compute_dollars: float = 0.0
+    # Resolved attempts whose evaluation is flagged as tampering (counted, shown apart).
+    resolved_suspicious: int = 0
+    suspicion_lines: list[str] = field(default_factory=list)
 
     @property
     def solved_tasks(self) -> int:
@@ -86,6 +90,8 @@ def build_report(store: Store, run_id: str, bootstrap_samples: int = 1000) -> Ru
         )
         for task in sorted(data.tasks, key=lambda task: task.instance_id)
     ]
+    resolved_by_task = {task.instance_id: task.c for task in data.tasks}
+    suspicion = summarize(store, run_id, resolved_by_task)
     return RunReport(
         run_id=run.id,
         agent=run.agent,
@@ -104,6 +110,8 @@ def build_report(store: Store, run_id: str, bootstrap_samples: int = 1000) -> Ru
         left_out=dict(run.config.get("left_out") or {}),
         model_dollars=float(totals[0]),
         compute_dollars=float(totals[1]) * run.vcpu_hour_dollars / 3600.0,
+        resolved_suspicious=len(suspicion.resolved_flagged),
+        suspicion_lines=suspicion.lines(sum(resolved_by_task.values())),
     )
 
 
@@ -165,6 +173,7 @@ def render_table(report: RunReport) -> str:
     )
     statuses = ", ".join(f"{k}: {v}" for k, v in sorted(report.evaluation_statuses.items()))
     lines.append(f"verdicts of counted attempts: {statuses}")
+    lines += report.suspicion_lines
     return "\n".join(lines)
 
 
