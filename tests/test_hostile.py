@@ -350,6 +350,53 @@ def test_gold_is_neither_flagged_nor_contradicted(hostile):
     assert result.status is EvalStatus.RESOLVED and not result.suspicion and not result.fault
 
 
+# --- what the commands show -------------------------------------------------------------------
+
+def _harness(*argv: str) -> subprocess.CompletedProcess:
+    import os
+    import sys
+
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.run([sys.executable, "-m", "harness", *argv], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=600)
+
+
+def test_report_export_and_show_tell_a_suspicious_resolution_apart(tmp_path, base_files):
+    spoof = diff_for(PACKAGE_INIT, base_files[PACKAGE_INIT],
+                     base_files[PACKAGE_INIT] + "\n" + SPOOF_REPORTS)
+    predictions = tmp_path / "preds.jsonl"
+    predictions.write_text("".join(
+        json.dumps({"instance_id": TASK.instance_id, "model_patch": patch}) + "\n"
+        for patch in (spoof, TASK.patch)
+    ))
+    db = str(tmp_path / "h.db")
+    common = ["--db", db]
+    run = _harness("run", "--agent", "replay", "--predictions", str(predictions), "--k", "2",
+                   "--instances", TASK.instance_id, "--run-id", "r", "--max-sandboxes", "1",
+                   *common)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "resolved: 1 attempts; resolved-but-suspicious: 1" in run.stdout, run.stdout
+
+    report = _harness("report", "r", "--no-plots", *common)
+    assert report.returncode == 0, report.stderr[-3000:]
+    assert "resolved-but-suspicious: 1" in report.stdout
+
+    refused = _harness("export", "r", "--select", "first", "--out", str(tmp_path / "x"), *common)
+    assert refused.returncode == 2 and "flagged as tampering" in refused.stderr
+    assert not (tmp_path / "x").exists()
+    allowed = _harness("export", "r", "--select", "first", "--out", str(tmp_path / "x"),
+                       "--allow-suspicious", *common)
+    assert allowed.returncode == 0, allowed.stderr[-3000:]
+    assert "warning: exported a suspicious patch" in allowed.stderr
+
+    show = _harness("show", "r", TASK.instance_id, "0", *common)
+    assert show.returncode == 0, show.stderr[-3000:]
+    assert "suspicious (verdict kept):" in show.stdout
+    assert "patches pytest's test reports" in show.stdout
+    clean = _harness("show", "r", TASK.instance_id, "1", *common)
+    assert "suspicious" not in clean.stdout.split("--- patch")[0]
+
+
 # --- pallets__flask-5063 --------------------------------------------------------------------
 
 LITE = ROOT.parent.parent / "shared" / "swebench" / "swe_bench_lite.jsonl"
