@@ -364,18 +364,23 @@ def _harness(*argv: str) -> subprocess.CompletedProcess:
 def test_report_export_and_show_tell_a_suspicious_resolution_apart(tmp_path, base_files):
     spoof = diff_for(PACKAGE_INIT, base_files[PACKAGE_INIT],
                      base_files[PACKAGE_INIT] + "\n" + SPOOF_REPORTS)
+    kill = diff_for(PACKAGE_INIT, base_files[PACKAGE_INIT],
+                    base_files[PACKAGE_INIT] + "\nimport os, signal\nos.kill(-1, signal.SIGKILL)\n")
     predictions = tmp_path / "preds.jsonl"
     predictions.write_text("".join(
         json.dumps({"instance_id": TASK.instance_id, "model_patch": patch}) + "\n"
-        for patch in (spoof, TASK.patch)
+        for patch in (spoof, TASK.patch, kill)
     ))
     db = str(tmp_path / "h.db")
     common = ["--db", db]
-    run = _harness("run", "--agent", "replay", "--predictions", str(predictions), "--k", "2",
+    run = _harness("run", "--agent", "replay", "--predictions", str(predictions), "--k", "3",
                    "--instances", TASK.instance_id, "--run-id", "r", "--max-sandboxes", "1",
                    *common)
+    # kill -1 is the candidate's error: graded once, not retried and left pending forever.
     assert run.returncode == 0, run.stderr[-3000:]
+    assert "status=finished" in run.stdout and "infrastructure" not in run.stderr, run.stderr
     assert "resolved: 1 attempts; resolved-but-suspicious: 1" in run.stdout, run.stdout
+    assert "error: 1" in run.stdout
 
     report = _harness("report", "r", "--no-plots", *common)
     assert report.returncode == 0, report.stderr[-3000:]
@@ -395,6 +400,9 @@ def test_report_export_and_show_tell_a_suspicious_resolution_apart(tmp_path, bas
     assert "patches pytest's test reports" in show.stdout
     clean = _harness("show", "r", TASK.instance_id, "1", *common)
     assert "suspicious" not in clean.stdout.split("--- patch")[0]
+    killed = _harness("show", "r", TASK.instance_id, "2", *common)
+    assert "evaluation: error" in killed.stdout
+    assert "what happened: the evaluation script was killed from inside" in killed.stdout
 
 
 # --- pallets__flask-5063 --------------------------------------------------------------------

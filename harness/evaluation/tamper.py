@@ -58,7 +58,7 @@ _CODE_RULES = (
     _rule("rewrites the test output or its report files",
           r"test_output\.txt|/tmp/harness|junit", framework=True),
 )
-_OBFUSCATED_RUN = re.compile(r"\b(exec|eval|compile|__import__)\s*\(")
+_OBFUSCATED_RUN = re.compile(r"(?<![\w.])(exec|eval|compile|__import__)\s*\(")
 _DECODING = re.compile(r"b64decode|b32decode|fromhex|codecs\.decode|zlib\.|marshal\.|\bchr\(")
 
 _CONFIG_FILES = ("pytest.ini", "tox.ini", "setup.cfg", "pyproject.toml")

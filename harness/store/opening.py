@@ -58,7 +58,12 @@ def make_engine(url: str) -> Engine:
     """The engine for `url`; raises StoreError when its driver is missing or the URL is bad."""
     try:
         return create_engine(url)
-    except (NoSuchModuleError, ModuleNotFoundError, ImportError) as error:
+    except NoSuchModuleError as error:
+        raise StoreError(
+            f"--db {_shown(url)} names a kind of database SQLAlchemy does not know ({error}); "
+            "use a path (SQLite) or a URL such as postgresql://user@host/db"
+        ) from None
+    except (ModuleNotFoundError, ImportError) as error:
         module = getattr(error, "name", None) or str(error)
         extra = _DRIVER_EXTRAS.get(module.split(".")[0]) if isinstance(module, str) else None
         if extra is None and url.startswith("postgres"):
