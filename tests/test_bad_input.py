@@ -189,3 +189,57 @@ def test_a_refused_oversized_patch_is_stored_once_as_size_hash_and_head(tmp_path
     assert f"refused patch of {len(patch.encode())} bytes, sha256 " in stored
     assert patch[:200] in stored
     assert db.stat().st_size < 1_000_000
+
+
+@pytest.fixture
+def postgres_url():
+    """A real PostgreSQL server on the loopback, in a throw-away data folder."""
+    import shutil
+    import socket
+    import tempfile
+
+    initdb, pg_ctl = shutil.which("initdb"), shutil.which("pg_ctl")
+    if not initdb or not pg_ctl:
+        pytest.skip("no PostgreSQL server binaries (initdb, pg_ctl) on PATH")
+
+    def as_server_user(command: str) -> subprocess.CompletedProcess:
+        if os.geteuid() != 0:
+            return subprocess.run(["sh", "-c", command], capture_output=True, text=True)
+        return subprocess.run(["su", "postgres", "-s", "/bin/sh", "-c", command],
+                              capture_output=True, text=True)
+
+    folder = Path(tempfile.mkdtemp(prefix="harness-pg-"))
+    if os.geteuid() == 0:
+        shutil.chown(folder, "postgres")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    made = as_server_user(f"initdb -D {folder}/data -A trust -U postgres")
+    if made.returncode != 0:
+        pytest.skip(f"initdb failed: {made.stderr.strip()[-300:]}")
+    started = as_server_user(
+        f"pg_ctl -D {folder}/data -l {folder}/log -w start "
+        f"-o '-p {port} -k {folder} -c listen_addresses=127.0.0.1'"
+    )
+    assert started.returncode == 0, started.stderr
+    try:
+        yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
+    finally:
+        as_server_user(f"pg_ctl -D {folder}/data -m immediate stop")
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_processes_creating_one_fresh_postgresql_store_at_once_all_succeed(postgres_url):
+    start = time.time() + 2.0
+    code = (
+        "import sys, time\nfrom harness.store import Store\n"
+        f"time.sleep(max(0.0, {start} - time.time()))\nStore(sys.argv[1]).close()\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    workers = [
+        subprocess.Popen([sys.executable, "-c", code, postgres_url], cwd=ROOT, env=env,
+                         stderr=subprocess.PIPE, text=True)
+        for _ in range(6)
+    ]
+    errors = [(worker.wait(timeout=120), worker.stderr.read()) for worker in workers]
+    assert all(code == 0 for code, _ in errors), [text[-800:] for _, text in errors]
