@@ -185,7 +185,8 @@ class DockerSandbox:
         try:
             # The init's sleep: the sweep after a timeout spares it (were it killed, the init
             # would start another).
-            sandbox._main_pid = sandbox._checked("cat /proc/1/task/1/children").split()[0]
+            children = sandbox._checked("cat /proc/1/task/1/children").split()
+            sandbox._main_pid = children[0] if children else ""
             sandbox._populate()
         except BaseException:
             sandbox.close()
