@@ -245,7 +245,9 @@ def test_a_fork_bomb_is_bounded_by_the_pids_limit(hostile):
 def test_a_memory_bomb_is_killed_inside_the_sandbox(hostile):
     code = "hog = []\nwhile True:\n    hog.append(b'x' * (64 * 2**20))\n"  # pages written
     result = hostile("memory bomb at import", hostile.init(code))
-    assert result.status is EvalStatus.ERROR
+    # Killed by the sandbox's OOM killer (error), or, when the kernel first thrashes on the
+    # code pages near the limit, cut by the test timeout: never a pass, never the host's memory.
+    assert result.status in (EvalStatus.ERROR, EvalStatus.TIMEOUT)
 
 
 def test_a_disk_fill_stays_in_the_sandbox(hostile):
