@@ -21,7 +21,7 @@ from harness.evaluation.grading import Grade, grade
 from harness.evaluation.log_parsers import parser_for
 from harness.evaluation.oversize import MAX_PATCH_BYTES, is_refused, refusal_message
 from harness.evaluation.status import EvalStatus
-from harness.evaluation.tamper import scan_patch
+from harness.evaluation.tamper import FRAMEWORK_REPOS, scan_patch
 from harness.patches import touched_files
 from harness.sandboxes.base import Sandbox, SandboxError, SandboxTimeout
 from harness.tasks import Task
@@ -85,9 +85,12 @@ def evaluate(
         message = refusal_message(patch)
         return EvaluationOutcome(EvalStatus.PATCH_FAILED, "", "", "", message, None, 0.0, 0.0)
     suspicions = scan_patch(patch, task.repo)
+    # The framework's own repository writes its report with the code under change: no
+    # independent signal there.
+    independent = task.repo not in FRAMEWORK_REPOS
     report_path = (
         junit.random_report_path(WORK)
-        if junit.supports_junit(setup.test_cmd, setup.log_parser) else ""
+        if independent and junit.supports_junit(setup.test_cmd, setup.log_parser) else ""
     )
 
     compute_before = sandbox.compute_seconds
