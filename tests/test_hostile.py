@@ -105,11 +105,15 @@ def hostile(docker_client, image, base_files):
     host_paths = [Path("/tmp") / marker, ROOT / marker, Path.home() / marker]
     setup = TestSetup(spec_for(TASK.repo, TASK.version).test_cmd, "pytest", TEST_TIMEOUT)
 
-    def run(name: str, patch: str, limit: float = TEST_TIMEOUT + OVERHEAD) -> Hostile:
+    def run(name: str, patch: str, limit: float = TEST_TIMEOUT + OVERHEAD,
+            leaves_process: bool = False) -> Hostile:
         started = time.monotonic()
         sandbox = DockerSandbox.start(docker_client, image, SandboxLimits())
         try:
             outcome = evaluate(TASK, patch, sandbox, setup)
+            if leaves_process:  # the payload did start what the reset must stop
+                running = sandbox.exec("ps -eo args=").stdout
+                assert marker in running, running
             if not sandbox._closed:
                 # After a reset nothing of the payload runs: only the init, its sleep, and ps.
                 sandbox.reset()
@@ -271,11 +275,13 @@ def test_an_endless_loop_is_a_timeout(hostile):
 
 def test_a_background_daemon_does_not_survive_the_evaluation(hostile):
     code = (
-        "import subprocess\n"
-        f"subprocess.Popen(['sh', '-c', 'exec -a {hostile.marker} sleep 600'],"
-        " start_new_session=True)\n"
+        "import subprocess, sys\n"
+        "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(600)', "
+        f"'{hostile.marker}'], start_new_session=True, stdout=subprocess.DEVNULL,"
+        " stderr=subprocess.DEVNULL)\n"
     )
-    result = hostile("background daemon in a new session", hostile.init(code))
+    result = hostile("background daemon in a new session", hostile.init(code),
+                     leaves_process=True)
     assert result.status is EvalStatus.UNRESOLVED
 
 
