@@ -116,3 +116,24 @@ def test_junit_is_read_only_for_pytest_commands():
     assert not supports_junit("pytest --no-header -rA -p no:cacheprovider", "pytest_options")
     assert not supports_junit("bin/test -C --verbose", "sympy")
     assert not supports_junit("./tests/runtests.py --verbosity 2", "django")
+
+
+def test_exit_codes_name_the_signal_that_ended_a_process():
+    from harness.evaluation.faults import describe_exit, signal_name, test_command_exit
+
+    assert signal_name(137) == "SIGKILL" and signal_name(143) == "SIGTERM"
+    assert signal_name(1) == "" and signal_name(128) == ""
+    assert describe_exit(137) == "exit code 137 (killed by SIGKILL)"
+    assert test_command_exit("apply-method: git-apply\ntest-exit-code: 137 after 3s\n") == 137
+    assert test_command_exit("no such line") is None
+
+
+def test_an_oversized_patch_is_kept_as_a_stub_that_is_refused_again():
+    from harness.evaluation.oversize import KEPT_BYTES, MAX_PATCH_BYTES, is_refused, stored_patch
+
+    small = added("pkg/core.py", "x = 1")
+    assert stored_patch(small) == small and not is_refused(small)
+    huge = small + "+" + "y" * MAX_PATCH_BYTES + "\n"
+    stub = stored_patch(huge)
+    assert len(stub.encode()) < KEPT_BYTES + 200 and stub.endswith(huge[:KEPT_BYTES])
+    assert is_refused(huge) and is_refused(stub)
