@@ -59,5 +59,8 @@ def no_tests_fault(log: str) -> str:
     code = test_command_exit(log)
     if code is None:
         return "the test run reported no test"
-    return (f"the test command ended with {describe_exit(code)} before reporting any test "
-            "(an interpreter that exits early or a killed shell ends a run like this)")
+    text = f"the test command ended with {describe_exit(code)} before reporting any test"
+    if code == 0 or signal_name(code):
+        # A test runner that ran nothing does not exit 0, and one killed reports nothing.
+        text += " (the interpreter was ended early, or its shell killed)"
+    return text
