@@ -30,6 +30,7 @@ from tqdm import tqdm
 
 from harness.agents.base import Agent, AttemptContext, AttemptError, Candidate
 from harness.evaluation.evaluator import EvaluationOutcome, TestSetup, evaluate
+from harness.evaluation.oversize import is_refused, stored_patch
 from harness.models import backoff
 from harness.models.budget import BudgetExhausted
 from harness.models.llm import ModelFatalError
@@ -508,7 +509,7 @@ class _TaskWorker:
             index=context.index,
             seed=context.seed,
             agent_hash=runner.agent.definition_hash,
-            patch=candidate.patch,
+            patch=stored_patch(candidate.patch),
             patch_hash=patch_hash(candidate.patch),
             input_tokens=usage.input_tokens,
             output_tokens=usage.output_tokens,
@@ -596,7 +597,7 @@ class _TaskWorker:
         last_error = ""
         for _ in range(INFRA_TRIES):
             try:
-                if self.eval_sandbox is None and patch.strip():
+                if self.eval_sandbox is None and patch.strip() and not is_refused(patch):
                     self.eval_sandbox = self.runner.sandboxes.start(self.image)
                 sandbox = self.eval_sandbox
                 return evaluate(self.item.task, patch, sandbox, self.setup)  # type: ignore[arg-type]
@@ -618,13 +619,16 @@ class _TaskWorker:
             patch_hash=digest,
             status=outcome.status,
             apply_method=outcome.apply_method,
-            patch=patch,
+            patch=stored_patch(patch),
             eval_script=outcome.eval_script,
             test_output=outcome.test_output,
             log=outcome.log,
             seconds=outcome.seconds,
             compute_seconds=outcome.compute_seconds,
             harness_revision=code_revision(),
+            suspicious=outcome.suspicious,
+            suspicion=outcome.suspicion,
+            fault=outcome.fault,
         )
         describe = self.runner.sandboxes.describe_image
         if describe is not None:

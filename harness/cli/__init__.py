@@ -114,6 +114,12 @@ def command_run(args: argparse.Namespace) -> int:
         tasks = selection.tasks
         budget = build_budget(args)
         agent = build_agent(args, store, budget)
+        predicted = getattr(agent, "predictions", None)
+        if predicted is not None and not any(t.instance_id in predicted for t in tasks):
+            raise UserError(
+                f"none of the {len(predicted)} instances in the prediction files is among the "
+                f"{len(tasks)} tasks selected (e.g. {next(iter(predicted))}); check --dataset"
+            )
         run_id = args.run_id or default_run_id(args, agent)
         config = {
             "dataset": args.dataset,
@@ -287,9 +293,17 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from harness.store.opening import describe
+
     args = parser().parse_args(argv)
     try:
         return args.handler(args)
     except (UserError, StoreError) as error:
         eprint(f"error: {error}")
+        return 2
+    except SQLAlchemyError as error:
+        # A store that opened but cannot be written or read (read-only file, server gone).
+        eprint(f"error: {describe(error, str(getattr(args, 'db', '')))}")
         return 2

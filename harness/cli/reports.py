@@ -48,6 +48,7 @@ def load_runs(names: list[str], db: str, tasks_file: str | None = None) -> list:
                 if not looks_external(name):
                     try:
                         stored[name] = load_run(store, name)
+                        _note_suspicion(store, stored[name])
                     except UnknownRunError as error:
                         raise UserError(
                             f"{error}; an external result is named by an existing path or "
@@ -69,6 +70,13 @@ def load_runs(names: list[str], db: str, tasks_file: str | None = None) -> list:
         except ExternalResultError as error:
             raise UserError(str(error)) from None
     return runs
+
+
+def _note_suspicion(store: Store, run) -> None:
+    from harness.reports.suspicion import summarize
+
+    resolved = {task.instance_id: task.c for task in run.tasks}
+    run.notes.extend(summarize(store, run.name, resolved).lines(sum(resolved.values())))
 
 
 def command_report(args: argparse.Namespace) -> int:
@@ -152,7 +160,7 @@ def command_compare(args: argparse.Namespace) -> int:
 
 
 def command_export(args: argparse.Namespace) -> int:
-    from harness.reports.export import export_run
+    from harness.reports.export import SuspiciousSelectionError, export_run
     from harness.reports.external import looks_external
     from harness.reports.rundata import UnknownRunError, load_run
     from harness.reports.selection import OracleSelectionError, check_selector
@@ -172,10 +180,13 @@ def command_export(args: argparse.Namespace) -> int:
         out = Path(args.out) if args.out else Path("results") / "export" / args.run
         if out.exists() and any(out.iterdir()) and not args.force:
             raise UserError(f"{out} is not empty; choose another --out or pass --force")
-        result = export_run(
-            store, run, args.select, out, name=args.name, site=args.site, oss=args.oss,
-            model_name=args.model_name,
-        )
+        try:
+            result = export_run(
+                store, run, args.select, out, name=args.name, site=args.site, oss=args.oss,
+                model_name=args.model_name, allow_suspicious=args.allow_suspicious,
+            )
+        except SuspiciousSelectionError as error:
+            raise UserError(str(error)) from None
     finally:
         store.close()
     print(
@@ -187,6 +198,9 @@ def command_export(args: argparse.Namespace) -> int:
     print("submission checklist items this tool cannot check (see README.md in the package):")
     for item in result.checklist:
         print(f"  - {item}")
+    for instance_id, why in sorted(result.suspicious.items()):
+        print(f"warning: exported a suspicious patch for {instance_id}: {why[:200]}",
+              file=sys.stderr)
     if run.attempts_pending or run.infra_errors:
         print(
             f"warning: {run.attempts_pending} attempts await evaluation and {run.infra_errors} "
@@ -275,5 +289,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     export.add_argument("--site", default="", help="project URL for metadata.yaml")
     export.add_argument("--oss", action="store_true", help="the system is open source")
     export.add_argument("--model-name", help="model_name_or_path of every prediction")
+    export.add_argument("--allow-suspicious", action="store_true",
+                        help="export chosen patches even when their evaluation is flagged as "
+                        "tampering with the tests (refused by default)")
     _add_db(export)
     export.set_defaults(handler=command_export)

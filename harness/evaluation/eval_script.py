@@ -72,6 +72,9 @@ class EvalScriptInputs:
     preamble: str = ""
     # What the test command is given; None: test_targets(test_files).
     targets: list[str] | None = None
+    # Where pytest writes its JUnit XML report (a random path, see harness.evaluation.junit);
+    # "" when the test command is not pytest.
+    junit_path: str = ""
 
 
 def build_eval_script(inputs: EvalScriptInputs) -> str:
@@ -91,6 +94,8 @@ fi"""
     # The whole test command is under the timeout, shell syntax in it (`a && b`) included.
     chosen = test_targets(inputs.test_files) if inputs.targets is None else inputs.targets
     targets = " ".join(shlex.quote(path) for path in chosen)
+    if inputs.junit_path:
+        targets = f"--junitxml={shlex.quote(inputs.junit_path)} {targets}"
     timeout = max(1, int(inputs.test_timeout))
     return f"""#!/bin/sh
 # harness evaluation script: apply candidate, restore tests, apply test patch, run tests.

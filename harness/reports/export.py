@@ -28,6 +28,11 @@ import yaml
 from harness.reports.rundata import RunData, TaskOutcomes
 from harness.reports.selection import check_selector, pick, vote_tally
 from harness.store import EvalStatus, Store, TestResultRecord
+from harness.store.suspicion import suspicion_of
+
+
+class SuspiciousSelectionError(ValueError):
+    """The selection picked patches whose evaluation is flagged as tampering."""
 
 # What the experiments repository's checklist asks that no store can show.
 UNCHECKABLE = (
@@ -53,6 +58,7 @@ class ExportResult:
     no_generation: list[str]
     no_logs: list[str]
     checklist: list[str] = field(default_factory=list)  # items this tool cannot check
+    suspicious: dict[str, str] = field(default_factory=dict)  # exported anyway, when allowed
 
 
 def official_report(
@@ -93,13 +99,28 @@ def export_run(
     site: str = "",
     oss: bool = False,
     model_name: str | None = None,
+    allow_suspicious: bool = False,
 ) -> ExportResult:
+    """Raises SuspiciousSelectionError, before writing anything, when a chosen patch's
+    evaluation is flagged as tampering, unless `allow_suspicious`."""
     check_selector(method)
     if run.external:
         raise ValueError(f"{run.name} is an external result: it has no stored patches to export")
     chosen: dict[str, tuple[TaskOutcomes, int | None]] = {
         task.instance_id: (task, pick(task, method) if task.n else None) for task in run.tasks
     }
+    owners = {
+        task.attempt_ids[position]: instance_id
+        for instance_id, (task, position) in chosen.items() if position is not None
+    }
+    with store.reading() as session:
+        flagged = {owners[a]: why for a, why in suspicion_of(session, owners).items()}
+    if flagged and not allow_suspicious:
+        first = min(flagged)
+        raise SuspiciousSelectionError(
+            f"the selection picked {len(flagged)} patches flagged as tampering with the tests "
+            f"(e.g. {first}: {flagged[first][:200]}); pass --allow-suspicious to export them"
+        )
     (out / "trajs").mkdir(parents=True, exist_ok=True)
     (out / "logs").mkdir(exist_ok=True)
     (out / "results").mkdir(exist_ok=True)
@@ -180,7 +201,9 @@ def export_run(
     (out / "metadata.yaml").write_text(yaml.safe_dump(metadata, sort_keys=False))
     checklist = _checklist(k, method)
     (out / "README.md").write_text(_readme(run, method, k, len(predictions), resolved, checklist))
-    return ExportResult(out, len(predictions), resolved, no_generation, no_logs, checklist)
+    return ExportResult(
+        out, len(predictions), resolved, no_generation, no_logs, checklist, flagged
+    )
 
 
 def evaluation_summary(

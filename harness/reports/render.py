@@ -9,6 +9,7 @@ from typing import Any
 from harness.reports.analysis import RunAnalysis, analyze
 from harness.reports.rundata import load_run
 from harness.reports.scaling import NoFit
+from harness.reports.suspicion import summarize
 from harness.store import Store
 
 
@@ -39,6 +40,9 @@ class RunReport:
     # The ledger of spend (harness.store.spend.RunSpend): billed = counted + not counted +
     # unused, and what the cached answers cost when they were made.
     spend: dict[str, Any] = field(default_factory=dict)
+    # Resolved attempts whose evaluation is flagged as tampering (counted, shown apart).
+    resolved_suspicious: int = 0
+    suspicion_lines: list[str] = field(default_factory=list)
 
     @property
     def solved_tasks(self) -> int:
@@ -58,6 +62,8 @@ def build_report(store: Store, run_id: str, bootstrap_samples: int = 1000) -> Ru
     run = store.run(run_id)
     assert run is not None  # load_run raised otherwise
     totals = store.run_totals(run_id)
+    resolved_by_task = {task.instance_id: task.c for task in data.tasks}
+    suspicion = summarize(store, run_id, resolved_by_task)
     return RunReport(
         run_id=run.id,
         agent=run.agent,
@@ -77,6 +83,8 @@ def build_report(store: Store, run_id: str, bootstrap_samples: int = 1000) -> Ru
         compute_dollars=totals.compute_seconds * run.vcpu_hour_dollars / 3600.0,
         budget_cut=data.budget_cut,
         spend=data.spend,
+        resolved_suspicious=len(suspicion.resolved_flagged),
+        suspicion_lines=suspicion.lines(sum(resolved_by_task.values())),
     )
 
 
@@ -119,6 +127,7 @@ def run_facts(report: RunReport) -> list[str]:
     if report.evaluation_statuses:
         statuses = ", ".join(f"{k}: {v}" for k, v in sorted(report.evaluation_statuses.items()))
         lines.append(f"verdicts of counted attempts: {statuses}")
+    lines += report.suspicion_lines
     return lines
 
 

@@ -47,6 +47,11 @@ def render_attempt(store: Store, run_id: str, instance_id: str, index: int,
         )
     evaluation = attempt.evaluation
     verdict = evaluation.status.value if evaluation is not None else "not evaluated yet"
+    flags = []
+    if evaluation is not None and evaluation.fault:
+        flags.append(f"what happened: {evaluation.fault}")
+    if evaluation is not None and evaluation.suspicious:
+        flags.append(f"suspicious (verdict kept): {evaluation.suspicion}")
     # Attempts of the oneshot agent point at the prompt stored with another attempt.
     prompts: dict[tuple[int, str], str] = {}
     for entry in attempt.trajectory or []:
@@ -63,6 +68,7 @@ def render_attempt(store: Store, run_id: str, instance_id: str, index: int,
         f"outcome: {attempt.error_kind or 'candidate'}"
         + (f" ({attempt.error_message})" if attempt.error_message else "")
         + f"; evaluation: {verdict}",
+        *flags,
         f"tokens: input {attempt.input_tokens}, output {attempt.output_tokens}, cache read "
         f"{attempt.cache_read_tokens}, cache write {attempt.cache_write_tokens}",
         f"dollars spent: {_dollars(attempt.model_dollars)}; without the response cache: "

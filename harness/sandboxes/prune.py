@@ -6,15 +6,12 @@ are kept on purpose (they are the cache) until the user asks for them to go.
 
 from __future__ import annotations
 
-import os
-import socket
 from dataclasses import dataclass, field
 
 import docker
 import docker.errors
-from docker.models.containers import Container
 
-from harness.sandboxes.docker_sandbox import OWNER_HOST_LABEL, OWNER_PID_LABEL
+from harness.sandboxes.owner import owner_is_gone
 
 LABEL = "harness=1"
 # Images depend on the tier below, so they go top down.
@@ -35,24 +32,6 @@ class PruneReport:
         return text
 
 
-def _owner_is_gone(container: Container) -> bool:
-    """True when the process that started this sandbox no longer runs on this host."""
-    labels = container.labels
-    if labels.get(OWNER_HOST_LABEL) != socket.gethostname():
-        return False  # another host's process: we cannot tell, so it is not ours to remove
-    try:
-        pid = int(labels.get(OWNER_PID_LABEL, ""))
-    except ValueError:
-        return True  # made before owners were recorded
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
-
-
 def prune(
     client: docker.DockerClient,
     images: bool = True,
@@ -69,7 +48,7 @@ def prune(
     """
     report = PruneReport()
     for container in client.containers.list(all=True, filters={"label": label}):
-        if orphans_only and not _owner_is_gone(container):
+        if orphans_only and not owner_is_gone(container.labels):
             continue
         try:
             container.remove(force=True)

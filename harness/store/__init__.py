@@ -14,13 +14,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from harness.evaluation.status import EvalStatus, TestStatus
 from harness.store.database import DEFAULT_DB, StoreError, database_url
 from harness.store.imports import RunImports
 from harness.store.migrations import bring_up_to_date
+from harness.store.opening import describe
 from harness.store.responses import ResponseQueries
 from harness.store.runs import RunQueries
 from harness.store.schema import (
@@ -53,6 +54,9 @@ class Store(RunQueries, ValidationQueries, ResponseQueries, RunImports):
         super().__init__(db)
         try:
             bring_up_to_date(self.engine)
+        except SQLAlchemyError as error:
+            self.engine.dispose()
+            raise StoreError(describe(error, self.url)) from None
         except BaseException:
             self.engine.dispose()
             raise

@@ -20,14 +20,26 @@ class StoreError(RuntimeError):
 
 
 def database_url(db: str | Path | None) -> str:
-    """A SQLAlchemy URL from what the user typed: a URL as is, a path as SQLite."""
-    if db is None:
-        db = DEFAULT_DB
-    text = str(db)
+    """A SQLAlchemy URL from what the user typed: a URL as is, a path as SQLite (its folder
+    created). A bare postgresql:// URL means the psycopg (3) driver, the one `.[postgres]`
+    installs, whatever SQLAlchemy's own default. Raises StoreError for a path that cannot hold
+    a store."""
+    text = str(DEFAULT_DB if db is None else db)
     if "://" in text:
+        for bare in ("postgresql://", "postgres://"):
+            if text.startswith(bare):
+                return "postgresql+psycopg://" + text[len(bare):]
         return text
     path = Path(text)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.is_dir():
+        raise StoreError(f"--db {path} is a folder; give a file path such as {path}/harness.db")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise StoreError(
+            f"cannot create the folder {path.parent} for the results store "
+            f"({error.strerror or error}); pass --db with a writable location"
+        ) from None
     return f"sqlite:///{path}"
 
 
@@ -57,13 +69,24 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 def make_engine(url: str) -> Engine:
     """Raises StoreError for a URL SQLAlchemy cannot use (unknown dialect, missing driver)."""
+    from harness.store.opening import shown_url
+
     try:
         return _make_engine(url)
+    except NoSuchModuleError as error:
+        raise StoreError(
+            f"--db {shown_url(url)} names a kind of database SQLAlchemy does not know ({error}); "
+            "use a path (SQLite) or a URL such as postgresql://user@host/db"
+        ) from None
+    except ImportError as error:
+        hint = ("pip install -e '.[postgres]'" if url.startswith("postgres")
+                else "install the database driver it names")
+        raise StoreError(
+            f"the database URL {shown_url(url)} needs a driver that is not installed ({error}); "
+            f"{hint}"
+        ) from None
     except ArgumentError as error:
-        raise StoreError(f"not a database URL SQLAlchemy knows: {url!r} ({error})") from None
-    except (ImportError, NoSuchModuleError) as error:
-        hint = " (pip install -e '.[postgres]')" if url.startswith("postgres") else ""
-        raise StoreError(f"no database driver for {url!r}: {error}{hint}") from None
+        raise StoreError(f"--db {url!r} is not a database URL or path: {error}") from None
 
 
 def _make_engine(url: str) -> Engine:

@@ -102,6 +102,12 @@ class EvaluationRecord(Base):
     image_source: Mapped[str] = mapped_column(String(20), default="")
     image_name: Mapped[str] = mapped_column(String(500), default="")
     image_digest: Mapped[str] = mapped_column(String(300), default="")
+    # The candidate seems to tamper with the test run (harness.evaluation.tamper, junit): the
+    # verdict stands, reports show it apart and export refuses it unless told.
+    suspicious: Mapped[bool] = mapped_column(Boolean, default=False)
+    suspicion: Mapped[str] = mapped_column(Text, default="")
+    # What the candidate's code did to end its test run early (an `error` verdict), if it did.
+    fault: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     tests: Mapped[list[TestResultRecord]] = relationship(
