@@ -21,8 +21,6 @@ import json
 import sys
 from pathlib import Path
 
-from sqlalchemy import select
-
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "swebench"
 
@@ -69,10 +67,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"no SWE-bench data at {data}", file=sys.stderr)
         return 2
 
-    from harness.cli import docker_sandbox_factory
-    from harness.cli.swebench import _DockerSandboxes
+    from harness.cli.swebench import _spec_and_setup
     from harness.datasets import TaskFilter, filter_tasks, load_dataset_tasks
-    from harness.store import AttemptRecord, EvaluationRecord, RunRecord, Store
+    from harness.sandboxes.factory import DockerOptions, docker_sandboxes
+    from harness.store import Store
     from harness.validation import save_validation, stored_validations, validate_task
 
     tasks = load_dataset_tasks(str(data / "swe_bench_lite.jsonl")).tasks
@@ -80,14 +78,14 @@ def main(argv: list[str] | None = None) -> int:
     pred_files = sorted((data / "lite_preds").glob("*.jsonl"))
     systems = [path.stem for path in pred_files]
     store = Store(args.db)
-    namespace = argparse.Namespace(
-        repos_dir=args.repos_dir, cache_dir=args.cache_dir, memory=args.memory, cpus=args.cpus,
-    )
+    factory = docker_sandboxes(DockerOptions(
+        memory=args.memory, cpus=args.cpus, cache_dir=Path(args.cache_dir),
+        repos_dir=Path(args.repos_dir) if args.repos_dir else None,
+    ))
 
     # 1. Validation of whatever has none yet.
     if not args.no_run:
         known = stored_validations(store, tasks)
-        sandboxes = _DockerSandboxes(namespace)
         for task in tasks:
             if task.instance_id in known:
                 continue
@@ -96,8 +94,8 @@ def main(argv: list[str] | None = None) -> int:
                 if valid_now >= args.limit:
                     break
             print(f"validating {task.instance_id}", file=sys.stderr, flush=True)
-            spec_name, setup = sandboxes.setup(task)
-            result = validate_task(task, sandboxes.prepare_image, sandboxes.start, setup,
+            spec_name, setup = _spec_and_setup(task)
+            result = validate_task(task, factory.prepare_image, factory.start, setup,
                                    spec_name, repeats=args.repeats)
             save_validation(store, task, result, args.repeats)
             print(f"  valid={result.valid} {result.reason}", file=sys.stderr, flush=True)
@@ -126,30 +124,24 @@ def main(argv: list[str] | None = None) -> int:
         plan = RunPlan(run_id=run_id, k=len(pred_files), seed=0,
                        max_sandboxes=args.max_sandboxes, vcpu_hour_dollars=0.04,
                        config={"benchmark": "lite_agreement", "systems": systems})
-        factory = docker_sandbox_factory(namespace)
         Runner(store, agent, factory, plan, log=lambda m: print(m, file=sys.stderr)).run(chosen)
 
     # 3. Comparison, from the store alone.
     ids = [task.instance_id for task in chosen]
     official = official_resolved(data, systems, ids)
     ours: dict[tuple[str, str], tuple[str, list[str]]] = {}
-    with store.reading() as session:
-        if session.get(RunRecord, run_id) is None:
-            print("nothing replayed yet")
-            return 1
-        rows = session.execute(
-            select(AttemptRecord, EvaluationRecord)
-            .outerjoin(EvaluationRecord, AttemptRecord.evaluation_id == EvaluationRecord.id)
-            .where(AttemptRecord.run_id == run_id)
-        ).all()
-        for attempt, evaluation in rows:
-            instance_id = attempt.task.row["instance_id"]
-            source = str((attempt.details or {}).get("source", ""))
-            system = Path(source.rsplit(":", 1)[0]).stem
-            if evaluation is None:
-                continue  # not evaluated (infrastructure): left out, and said below
-            failing = [t.name for t in evaluation.tests if not t.passed and t.status != "SKIPPED"]
-            ours[(instance_id, system)] = (evaluation.status.value, failing)
+    if store.run(run_id) is None:
+        print("nothing replayed yet")
+        return 1
+    for stored in store.run_attempts(run_id):
+        attempt, evaluation = stored.attempt, stored.evaluation
+        instance_id = attempt.task.row["instance_id"]
+        source = str((attempt.details or {}).get("source", ""))
+        system = Path(source.rsplit(":", 1)[0]).stem
+        if evaluation is None:
+            continue  # not evaluated (infrastructure): left out, and said below
+        failing = [t.name for t in stored.tests if not t.passed and t.status != "SKIPPED"]
+        ours[(instance_id, system)] = (evaluation.status.value, failing)
     agree = total = 0
     missing = 0
     disagreements = []

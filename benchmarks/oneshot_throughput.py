@@ -87,7 +87,8 @@ def main() -> int:
         sandbox = stack.enter_context(DockerSandbox.start(client, image, SandboxLimits()))
         started = time.monotonic()
         candidates = [
-            agent.attempt(AttemptContext(task.view(), index, index), sandbox)
+            agent.attempt(AttemptContext(task.view(), index, index,
+                                         upcoming=tuple(range(index, args.k))), sandbox)
             for index in range(args.k)
         ]
         wall = time.monotonic() - started

@@ -7,14 +7,18 @@ tree can leak into a verdict.
 
 Crash safety: executors only report results; the runner commits each attempt as it arrives and
 each evaluation (shared by every attempt with the same normalized patch) as soon as it is graded.
-A rerun of the same run id makes only the attempts not stored, redoes the infrastructure errors,
-and evaluates what is pending. The unique (run, task, index) key means no attempt is ever stored
-twice, whichever executor made it and however often a worker was retried.
+A rerun of the same run id makes only the attempts not stored, redoes the infrastructure errors
+and the attempts a budget cut short (both stay in the store, not counted, until their redo
+replaces them), and evaluates what is pending. The unique (run, task, index) key means no attempt
+is ever stored twice, whichever executor made it and however often a worker was retried.
+
+Messages go to stderr (the progress bar's stream), so `--json` leaves stdout to the report.
 """
 
 from __future__ import annotations
 
 import hashlib
+import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,15 +27,16 @@ from typing import Any
 from tqdm import tqdm
 
 from harness.agents.base import Agent, AttemptError
+from harness.evaluation.oversize import stored_patch
 from harness.executors.base import (
     AttemptMade,
     AttemptSpec,
+    BudgetStopped,
     Evaluated,
     Event,
     Executor,
     Note,
     PendingEvaluation,
-    SandboxFactory,
     StopRun,
     Unit,
     UnitFailed,
@@ -39,8 +44,10 @@ from harness.executors.base import (
 )
 from harness.executors.local import LocalExecutor
 from harness.executors.unit import INFRA_TRIES
+from harness.models import backoff
 from harness.patches import patch_hash
 from harness.provenance import code_revision, package_versions
+from harness.sandboxes.factory import HostRequirementError, SandboxFactory
 from harness.store import (
     AttemptRecord,
     EvaluationRecord,
@@ -48,7 +55,8 @@ from harness.store import (
     Store,
     TestResultRecord,
 )
-from harness.store.run_records import LinkedAttempt, RunRecords
+from harness.store.run_records import LinkedAttempt
+from harness.store.schema import REDO_KINDS
 from harness.tasks import Task
 
 __all__ = [
@@ -59,6 +67,24 @@ __all__ = [
 
 class RunConfigError(ValueError):
     """The run cannot start as asked (e.g. an existing run id with another agent)."""
+
+
+_ATTEMPT_HINT = "attempts cut by --attempt-* budgets are made again by a rerun with larger ones"
+
+
+def _left_note(left: list[TaskWork]) -> str:
+    """Why a run that went to the end still has work: infrastructure errors, pending grades."""
+    redo = sum(len(item.redo) for item in left)
+    missing = sum(len(item.missing) for item in left) - redo
+    pending = sum(item.waiting for item in left)
+    parts = []
+    if redo:
+        parts.append(f"{redo} attempts to redo (infrastructure errors or budget cuts)")
+    if missing:
+        parts.append(f"{missing} attempts not made")
+    if pending:
+        parts.append(f"{pending} attempts awaiting evaluation")
+    return ", ".join(parts) + "; rerun the same command to finish them"
 
 
 def attempt_seed(run_seed: int, instance_id: str, index: int) -> int:
@@ -92,6 +118,8 @@ class TaskWork:
     missing: list[int]  # attempt indices to make
     pending: list[PendingEvaluation]  # distinct patches of stored attempts awaiting a verdict
     waiting: int = 0  # stored attempts awaiting a verdict (several may share one patch)
+    # index -> row id of a kept infrastructure error or budget cut that the new attempt replaces
+    redo: dict[int, int] = field(default_factory=dict)
 
 
 class Progress:
@@ -124,7 +152,15 @@ class Progress:
 
     def write(self, message: str) -> None:
         with self.lock:
-            self.bar.write(message)
+            tqdm.write(message, file=sys.stderr)
+
+    def notice(self, message: str) -> None:
+        """A state of the whole run (e.g. the model's rate limit), shown on the bar itself."""
+        with self.lock:
+            self.bar.set_postfix_str(
+                f"solved {len(self.solved)} tasks, ${self.dollars:.4f}; {message}", refresh=True
+            )
+            tqdm.write(message, file=sys.stderr)
 
     def close(self) -> None:
         self.bar.close()
@@ -133,15 +169,18 @@ class Progress:
 class Runner:
     def __init__(
         self, store: Store, agent: Agent, sandboxes: SandboxFactory, plan: RunPlan,
-        log: Callable[[str], None] = print, executor: Executor | None = None,
+        log: Callable[[str], None] | None = None, executor: Executor | None = None,
     ) -> None:
         self.store = store
         self.agent = agent
         self.sandboxes = sandboxes
         self.plan = plan
-        self.log = log
+        self.log = log or (lambda message: print(message, file=sys.stderr, flush=True))
         self.executor: Executor = executor or LocalExecutor(agent, sandboxes)
-        self.records = RunRecords(store, plan.run_id)
+        # Called once, only when there is work to do (e.g. the model's API-key check).
+        self.before_work: Callable[[], None] | None = None
+        # Why tasks or attempts stopped on a task or attempt budget: shown as the run's note.
+        self.budget_notes: dict[str, str] = {}
         # Extra configuration to record when the run ends (e.g. what the budget spent).
         self.on_finish: Callable[[], dict[str, Any]] | None = None
         self.stop = threading.Event()
@@ -151,6 +190,8 @@ class Runner:
         self._stop_lock = threading.Lock()
         self._task_errors = False
         self._instance_ids: dict[int, str] = {}
+        # (task id, index) -> the kept row (infrastructure error, budget cut) a redo replaces.
+        self._redo: dict[tuple[int, int], int] = {}
 
     def stop_run(self, status: str, message: str) -> None:
         """Stops every worker after its attempt in flight; the first reason given is kept."""
@@ -180,7 +221,8 @@ class Runner:
                 vcpu_hour_dollars=plan.vcpu_hour_dollars,
             )
 
-        ids = self.records.open(new_run, self._check_same_experiment, plan.k, tasks)
+        ids = self.store.open_run(plan.run_id, new_run, self._check_same_experiment, plan.k,
+                                  tasks)
         self._instance_ids = {task_id: instance for instance, task_id in ids.items()}
         return ids
 
@@ -199,28 +241,33 @@ class Runner:
             )
 
     def plan_work(self, tasks: list[Task], task_ids: dict[str, int]) -> list[TaskWork]:
-        self.records.drop_infra_attempts()
         price = self._price_per_second
+        run_id = self.plan.run_id
         work: list[TaskWork] = []
         for task in tasks:
             task_id = task_ids[task.instance_id]
-            stored = self.records.attempts_of(task_id)
+            # Infrastructure errors and budget cuts are not results: made again (their rows
+            # stay, visible in reports, until the new attempt replaces them).
+            every = self.store.attempts_of(run_id, task_id)
+            redo = {a.index: a.id for a in every if a.error_kind in REDO_KINDS}
+            stored = [a for a in every if a.error_kind not in REDO_KINDS]
             have = {attempt.index for attempt in stored}
             limit = self.plan.k
             cap = self.agent.max_attempts(task.view())
             if cap is not None:
                 limit = min(limit, cap)
             missing = [index for index in range(limit) if index not in have]
-            evaluated = self.records.evaluated_hashes(task_id)
+            evaluated = self.store.evaluated_hashes(task_id)
             pending: dict[str, PendingEvaluation] = {}
             for attempt in sorted(stored, key=lambda attempt: attempt.index):
                 if attempt.evaluation_id is not None:
                     continue
                 if attempt.patch_hash in evaluated:
                     # Graded meanwhile (by this run or another): link, nothing to run.
-                    evaluation_id = self.records.evaluation_id(task_id, attempt.patch_hash)
+                    evaluation_id = self.store.evaluation_id(task_id, attempt.patch_hash)
                     assert evaluation_id is not None
-                    self.records.link(task_id, attempt.patch_hash, evaluation_id, price)
+                    self.store.link_verdict(run_id, task_id, attempt.patch_hash,
+                                            evaluation_id, price)
                     continue
                 pending.setdefault(
                     attempt.patch_hash,
@@ -231,7 +278,9 @@ class Runner:
                     1 for attempt in stored
                     if attempt.evaluation_id is None and attempt.patch_hash in pending
                 )
-                work.append(TaskWork(task, task_id, missing, list(pending.values()), waiting))
+                work.append(
+                    TaskWork(task, task_id, missing, list(pending.values()), waiting, redo)
+                )
         return work
 
     def _units(self, work: list[TaskWork]) -> tuple[list[Unit], int]:
@@ -245,12 +294,13 @@ class Runner:
             Unit(
                 task=item.task,
                 task_id=item.task_id,
+                run_id=plan.run_id,
                 attempts=tuple(
                     AttemptSpec(index, attempt_seed(plan.seed, item.task.instance_id, index))
                     for index in item.missing
                 ),
                 pending=tuple(item.pending),
-                evaluated=frozenset(self.records.evaluated_hashes(item.task_id)),
+                evaluated=frozenset(self.store.evaluated_hashes(item.task_id)),
                 attempts_in_flight=in_flight,
                 eval_sandboxes=eval_sandboxes,
             )
@@ -270,22 +320,36 @@ class Runner:
         work = self.plan_work(tasks, task_ids)
         if not work:
             return self._finish("finished")
+        # Once, before any work: a host that cannot serve the tasks says so in one line.
+        try:
+            self.sandboxes.preflight([item.task for item in work])
+        except HostRequirementError as error:
+            self._finish("host_error", str(error))
+            raise
+        if self.before_work is not None:
+            self.before_work()
+        self._redo = {
+            (item.task_id, index): row_id for item in work for index, row_id in item.redo.items()
+        }
         total_missing = sum(len(item.missing) + item.waiting for item in work)
         self.log(
             f"run {self.plan.run_id}: {total_missing} attempts to make or evaluate "
             f"on {len(work)} of {len(tasks)} tasks"
         )
-        done, solved, dollars = self.records.progress_so_far(self._price_per_second)
+        done, solved, dollars = self.store.progress_so_far(self.plan.run_id,
+                                                           self._price_per_second)
         self.progress = Progress(done + total_missing, done, solved, dollars,
                                  self._price_per_second)
         units, units_at_once = self._units(work)
         status = "finished"
+        backoff.add_listener(self.progress.notice)
         try:
             self.executor.execute(units, self._commit, self.stop, units_at_once)
         except KeyboardInterrupt:
             self.stop.set()
             status = "interrupted"
         finally:
+            backoff.remove_listener(self.progress.notice)
             self.progress.close()
         if status == "finished" and self._task_errors:
             status = "finished_with_errors"
@@ -294,13 +358,38 @@ class Runner:
             status, note = self.stop_reason
         elif status != "interrupted" and self.stop.is_set():
             status = "interrupted"
-        if status == "finished" and self.plan_work(tasks, task_ids):
-            status = "incomplete"
+        if status == "finished":
+            left = self.plan_work(tasks, task_ids)
+            if left and self.budget_notes:
+                status = "budget_exhausted"
+                note = self._budget_note()
+            elif left:
+                status = "incomplete"
+                note = _left_note(left)
         return self._finish(status, note)
+
+    def budget_stop(self, key: str, message: str) -> None:
+        """A task or attempt budget stopped some work; the run goes on with the rest."""
+        with self._stop_lock:
+            first = key not in self.budget_notes
+            self.budget_notes[key] = message
+        if first:
+            self._write(message)
+
+    def _budget_note(self) -> str:
+        """Which budgets stopped work: one line however many tasks hit theirs."""
+        tasks = sorted(key for key in self.budget_notes if key.startswith("instance:"))
+        parts = []
+        if tasks:
+            more = f" (and {len(tasks) - 1} more tasks)" if len(tasks) > 1 else ""
+            parts.append(self.budget_notes[tasks[0]] + more)
+        if "attempt" in self.budget_notes:
+            parts.append(self.budget_notes["attempt"])
+        return " | ".join(parts)
 
     def _finish(self, status: str, note: str = "") -> str:
         extra = self.on_finish() if self.on_finish is not None else None
-        self.records.finish(status, note, extra)
+        self.store.finish_run(self.plan.run_id, status, note, extra)
         return status
 
     # --- committing what the executor reports ----------------------------------------------
@@ -311,16 +400,29 @@ class Runner:
         elif isinstance(event, Evaluated):
             self._commit_evaluation(event)
         elif isinstance(event, UnitStarted):
-            self.records.set_task_error(event.task_id, None)
+            self.store.set_task_error(self.plan.run_id, event.task_id, None)
         elif isinstance(event, Note):
             self._write(event.message)
         elif isinstance(event, StopRun):
             self.stop_run(event.status, event.message)
+        elif isinstance(event, BudgetStopped):
+            self._budget_stopped(event)
         elif isinstance(event, UnitFailed):
             self._task_errors = True
             instance = self._instance_ids.get(event.task_id, str(event.task_id))
             self._write(f"task {instance} stopped: {event.message}")
-            self.records.set_task_error(event.task_id, event.message)
+            self.store.set_task_error(self.plan.run_id, event.task_id, event.message)
+
+    def _budget_stopped(self, event: BudgetStopped) -> None:
+        message = event.message
+        if event.scope == "instance":
+            instance = self._instance_ids.get(event.task_id, str(event.task_id))
+            self.budget_stop(
+                f"instance:{instance}", f"{message.split(';')[0]} on {instance}; "
+                "raise the --instance-* limits to go on"
+            )
+        else:
+            self.budget_stop("attempt", message.split(";")[0] + "; " + _ATTEMPT_HINT)
 
     def _write(self, message: str) -> None:
         if self.progress:
@@ -343,7 +445,7 @@ class Runner:
             index=made.index,
             seed=made.seed,
             agent_hash=self.agent.definition_hash,
-            patch=candidate.patch,
+            patch=stored_patch(candidate.patch),
             patch_hash=digest,
             input_tokens=usage.input_tokens,
             output_tokens=usage.output_tokens,
@@ -357,8 +459,13 @@ class Runner:
             details=candidate.details,
             trajectory=candidate.trajectory,
         )
-        if not self.records.add_attempt(record):
+        key = (made.task_id, made.index)
+        samples = [(ref.call_id, ref.position) for ref in candidate.samples]
+        if not self.store.add_attempt(record, self._redo.get(key), samples):
             return  # made before (a retried worker, another process): the first copy stays
+        self._redo.pop(key, None)
+        if candidate.error is AttemptError.BUDGET_CUT:
+            return  # kept, not counted: made again when the budget allows
         if candidate.error is AttemptError.INFRA:
             instance = self._instance_ids.get(made.task_id, str(made.task_id))
             self._write(
@@ -366,11 +473,11 @@ class Runner:
                 f"invocation: {candidate.error_message[:300]}"
             )
             return
-        evaluation_id = self.records.evaluation_id(made.task_id, digest)
+        evaluation_id = self.store.evaluation_id(made.task_id, digest)
         if evaluation_id is not None:
-            self._ticked(
-                self.records.link(made.task_id, digest, evaluation_id, self._price_per_second)
-            )
+            self._ticked(self.store.link_verdict(
+                self.plan.run_id, made.task_id, digest, evaluation_id, self._price_per_second
+            ))
 
     def _commit_evaluation(self, graded: Evaluated) -> None:
         outcome = graded.outcome
@@ -379,14 +486,21 @@ class Runner:
             patch_hash=graded.patch_hash,
             status=outcome.status,
             apply_method=outcome.apply_method,
-            patch=graded.patch,
+            patch=stored_patch(graded.patch),
             eval_script=outcome.eval_script,
             test_output=outcome.test_output,
             log=outcome.log,
             seconds=outcome.seconds,
             compute_seconds=outcome.compute_seconds,
             harness_revision=code_revision(),
+            suspicious=outcome.suspicious,
+            suspicion=outcome.suspicion,
+            fault=outcome.fault,
         )
+        if graded.image is not None:
+            record.image_source = graded.image.source
+            record.image_name = graded.image.name
+            record.image_digest = graded.image.digest
         if outcome.grade is not None:
             record.tests = [
                 TestResultRecord(
@@ -399,10 +513,11 @@ class Runner:
             ]
         # A verdict already stored (graded meanwhile elsewhere) is the same by definition; the
         # compute of a duplicate evaluation is then charged to nobody.
-        new = self.records.add_evaluation(record)
-        evaluation_id = self.records.evaluation_id(graded.task_id, graded.patch_hash)
+        new = self.store.add_evaluation(record)
+        evaluation_id = self.store.evaluation_id(graded.task_id, graded.patch_hash)
         assert evaluation_id is not None
         charge = (graded.charged_index, outcome.compute_seconds) if new else None
-        self._ticked(self.records.link(
-            graded.task_id, graded.patch_hash, evaluation_id, self._price_per_second, charge
+        self._ticked(self.store.link_verdict(
+            self.plan.run_id, graded.task_id, graded.patch_hash, evaluation_id,
+            self._price_per_second, charge,
         ))

@@ -18,11 +18,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
-
 from harness.evaluation.evaluator import EvaluationOutcome, TestSetup, evaluate
 from harness.evaluation.status import EvalStatus
-from harness.store import Store, ValidationRecord, utcnow
+from harness.store import Store, ValidationRecord
 from harness.tasks import Task
 
 Log = Callable[[str], None]
@@ -163,54 +161,26 @@ def validate_task(
 def save_validation(store: Store, task: Task, result: ValidationResult, repeats: int) -> None:
     from harness.provenance import code_revision
 
-    with store.writing() as session:
-        record = session.scalar(
-            select(ValidationRecord).where(
-                ValidationRecord.instance_id == task.instance_id,
-                ValidationRecord.task_hash == task.content_hash,
-                ValidationRecord.spec == result.spec,
-            )
-        )
-        if record is None:
-            record = ValidationRecord(
-                instance_id=task.instance_id, task_hash=task.content_hash, spec=result.spec
-            )
-            session.add(record)
-        record.repo = task.repo
-        record.version = task.version
-        record.env_ok = result.env_ok
-        record.gold_resolves = result.gold_resolves
-        record.empty_unresolved = result.empty_unresolved
-        record.flaky_tests = result.flaky_tests
-        record.repeats = repeats
-        record.valid = result.valid
-        record.reason = result.reason
-        record.details = {
-            "runs": [run.to_json() for run in result.runs],
-            "env_error": result.env_error,
-        }
-        record.seconds = result.seconds
-        record.harness_revision = code_revision()
-        record.created_at = utcnow()
+    store.save_validation(
+        task.instance_id, task.content_hash, result.spec,
+        repo=task.repo,
+        version=task.version,
+        env_ok=result.env_ok,
+        gold_resolves=result.gold_resolves,
+        empty_unresolved=result.empty_unresolved,
+        flaky_tests=result.flaky_tests,
+        repeats=repeats,
+        valid=result.valid,
+        reason=result.reason,
+        details={"runs": [run.to_json() for run in result.runs], "env_error": result.env_error},
+        seconds=result.seconds,
+        harness_revision=code_revision(),
+    )
 
 
 def stored_validations(store: Store, tasks: Iterable[Task]) -> dict[str, ValidationRecord]:
     """The newest validation of each task's exact definition (any spec), by instance id."""
-    tasks = list(tasks)
-    by_key = {(task.instance_id, task.content_hash) for task in tasks}
-    found: dict[str, ValidationRecord] = {}
-    with store.reading() as session:
-        ids = [task.instance_id for task in tasks]
-        for start in range(0, len(ids), 500):
-            rows = session.scalars(
-                select(ValidationRecord)
-                .where(ValidationRecord.instance_id.in_(ids[start:start + 500]))
-                .order_by(ValidationRecord.created_at)
-            )
-            for record in rows:
-                if (record.instance_id, record.task_hash) in by_key:
-                    found[record.instance_id] = record
-    return found
+    return store.newest_validations((task.instance_id, task.content_hash) for task in tasks)
 
 
 @dataclass

@@ -3,8 +3,12 @@
 It speaks `POST /v1/chat/completions` (with `n` and `usage`) and `GET /v1/models`. Each request
 takes the next `Reply` from the script, or asks `responder(request)` when the script is empty.
 A reply may be an HTTP error (429, 500, 401, a context-window 400) or a slow answer (to provoke
-a client timeout). Every request body is kept in `requests`, so tests can assert what litellm
-really sent.
+a client timeout). Every request body is kept in `requests` (with its arrival time in
+`request_times`), so tests can assert what litellm really sent.
+
+It keeps its own bill, as a provider does: every answer it sent with status 200 adds its
+tokens and their dollars (at `prices`, dollars per million tokens) to `bill`. A test then
+holds the harness's ledger against this bill.
 
 Not a test module: pytest collects only test_*.py.
 """
@@ -56,6 +60,26 @@ def _prompt_chars(body: dict[str, Any]) -> int:
     return total
 
 
+@dataclass(frozen=True)
+class Prices:
+    """Dollars per million tokens: uncached input, output, cached input."""
+
+    input: float = 1.0
+    output: float = 2.0
+    cache_read: float = 0.1
+
+
+@dataclass
+class Bill:
+    calls: int = 0
+    samples: int = 0
+    prompt_tokens: int = 0  # cached included, as the usage field counts them
+    completion_tokens: int = 0
+    cached_tokens: int = 0
+    dollars: float = 0.0
+    errors: int = 0  # answered with an HTTP error: billed nothing
+
+
 class FakeOpenAI:
     """Use as a context manager; `base_url` is what to give litellm as api_base."""
 
@@ -64,11 +88,15 @@ class FakeOpenAI:
         script: Iterable[Reply] = (),
         responder: Callable[[dict[str, Any]], Reply] | None = None,
         model_name: str = "fake-model",
+        prices: Prices | None = None,
     ) -> None:
         self.script: deque[Reply] = deque(script)
         self.responder = responder
         self.model_name = model_name
         self.requests: list[dict[str, Any]] = []
+        self.request_times: list[float] = []
+        self.prices = prices or Prices()
+        self.bill = Bill()
         self.lock = threading.Lock()
         self.closing = threading.Event()
         self.in_flight = 0
@@ -159,6 +187,7 @@ class FakeOpenAI:
     def _next_reply(self, body: dict[str, Any]) -> Reply:
         with self.lock:
             self.requests.append(body)
+            self.request_times.append(time.monotonic())
             if self.script:
                 return self.script.popleft()
         if self.responder is not None:
@@ -178,12 +207,36 @@ class FakeOpenAI:
                 error: dict[str, Any] = {"message": reply.error_message, "type": "test_error"}
                 if reply.error_code:
                     error["code"] = reply.error_code
+                with self.lock:
+                    self.bill.errors += 1
                 handler._send(reply.status, {"error": error}, reply.headers)
                 return
-            handler._send(200, self._completion(body, reply), reply.headers)
+            if self.closing.is_set():
+                return  # stopped while it waited: the client got no answer, nothing billed
+            answer = self._completion(body, reply)
+            self._charge(answer)
+            handler._send(200, answer, reply.headers)
         finally:
             with self.lock:
                 self.in_flight -= 1
+
+    def _charge(self, answer: dict[str, Any]) -> None:
+        usage = answer["usage"]
+        cached = usage["prompt_tokens_details"]["cached_tokens"]
+        prices = self.prices
+        dollars = (
+            (usage["prompt_tokens"] - cached) * prices.input
+            + cached * prices.cache_read
+            + usage["completion_tokens"] * prices.output
+        ) / 1e6
+        with self.lock:
+            bill = self.bill
+            bill.calls += 1
+            bill.samples += len(answer["choices"])
+            bill.prompt_tokens += usage["prompt_tokens"]
+            bill.completion_tokens += usage["completion_tokens"]
+            bill.cached_tokens += cached
+            bill.dollars += dollars
 
     def _completion(self, body: dict[str, Any], reply: Reply) -> dict[str, Any]:
         n = int(body.get("n") or 1)

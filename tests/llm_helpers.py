@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from sqlalchemy import select
 
@@ -51,6 +52,23 @@ def sandbox_factory(docker_client: Any, image: str) -> SandboxFactory:
         start=lambda tag: DockerSandbox.start(docker_client, tag, SandboxLimits()),
         test_setup=test_setup,
     )
+
+
+# For a module-scoped `factory` fixture: the agent tests run on Docker and, where Docker is not
+# the subject, on the local (bubblewrap) sandbox too.
+BACKENDS = [pytest.param("docker", marks=pytest.mark.docker), "local"]
+
+
+def backend_factory(request: Any, task: Any, tmp_path_factory: Any) -> SandboxFactory:
+    if request.param == "local":
+        from local_backend import LocalSandboxes
+        from needs import bubblewrap_present
+
+        bubblewrap_present()
+        return LocalSandboxes(tmp_path_factory.mktemp("local")).factory()
+    docker_client = request.getfixturevalue("docker_client")
+    image = build_image(docker_client, task, tmp_path_factory.mktemp("repos"))
+    return sandbox_factory(docker_client, image)
 
 
 def price_file(tmp_path: Path) -> Path:

@@ -7,19 +7,19 @@ from __future__ import annotations
 import pytest
 from fake_openai import FakeOpenAI, text_reply
 from llm_helpers import (
+    BACKENDS,
     MODEL,
     attempts,
-    build_image,
+    backend_factory,
     definition_file,
     demo_task,
     price_file,
     run,
-    sandbox_factory,
 )
 
 from harness.agents.llm_factory import build_llm_agent
+from harness.cli.show import main as show_main
 from harness.models.llm import RetryPolicy
-from harness.reports.show import main as show_main
 from harness.reports.show import render_attempt
 from harness.store import Store
 
@@ -50,10 +50,9 @@ def scripted(answers: list[str]):
     return respond
 
 
-@pytest.fixture(scope="module")
-def factory(docker_client, tmp_path_factory):
-    image = build_image(docker_client, TASK, tmp_path_factory.mktemp("repos"))
-    return sandbox_factory(docker_client, image)
+@pytest.fixture(scope="module", params=BACKENDS)
+def factory(request, tmp_path_factory):
+    return backend_factory(request, TASK, tmp_path_factory)
 
 
 @pytest.fixture

@@ -3,9 +3,9 @@ paired statistics, the refusals, and the CI outputs (exit code, markdown, JUnit)
 
 import json
 import xml.etree.ElementTree as ET
-from pathlib import Path
 
 import pytest
+from data_paths import SWEBENCH
 from reports_helpers import run_cli
 
 from harness.reports.compare import (
@@ -20,7 +20,7 @@ from harness.reports.rundata import load_run
 from harness.reports.synthetic import Attempt, add_run, patch_for
 from harness.store import Store
 
-LITE = Path(__file__).resolve().parents[2] / "shared" / "swebench"
+LITE = SWEBENCH
 
 
 def attempts(instance_id, solved, k=5):
@@ -36,8 +36,8 @@ def ids(count):
 
 
 @pytest.fixture
-def store(tmp_path):
-    store = Store(tmp_path / "h.db")
+def store(db_url):
+    store = Store(db_url)
     # 40 tasks: the baseline solves 30 of them 4 times in 5.
     add_run(store, "base", {t: attempts(t, 4 if i < 30 else 0) for i, t in enumerate(ids(40))})
     add_run(store, "worse", {t: attempts(t, 4 if i < 12 else 0) for i, t in enumerate(ids(40))})
@@ -94,7 +94,7 @@ def test_refuses_different_task_sets_and_k_unless_aligned(store):
 
 
 def test_cli_gate_exit_codes_markdown_summary_and_junit(store, tmp_path, monkeypatch, capsys):
-    db = str(tmp_path / "h.db")
+    db = store.url
     summary = tmp_path / "summary.md"
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
     junit = tmp_path / "junit.xml"

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 
 import pytest
+from data_paths import LITE
 
 from harness.datasets import DatasetError, TaskFilter, filter_tasks, load_dataset_tasks
 from harness.tasks import TaskFormatError
-
-LITE = Path(__file__).resolve().parents[2] / "shared" / "swebench" / "swe_bench_lite.jsonl"
 
 
 def row(instance_id: str, repo: str = "o/r") -> dict:

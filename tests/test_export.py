@@ -34,11 +34,11 @@ def tasks():
 
 
 @pytest.fixture
-def db(tmp_path):
-    store = Store(tmp_path / "h.db")
+def db(db_url):
+    store = Store(db_url)
     add_run(store, "run1", tasks(), k=6)
     store.close()
-    return str(tmp_path / "h.db")
+    return db_url
 
 
 def read_jsonl(path):
@@ -46,12 +46,18 @@ def read_jsonl(path):
 
 
 def stored_patches(db):
-    import sqlite3
+    """Read straight from the tables with plain SQL, apart from the harness's own queries."""
+    from sqlalchemy import create_engine, text
 
-    rows = sqlite3.connect(db).execute(
-        "select t.instance_id, a.patch from attempts a join tasks t on t.id = a.task_id "
-        "where a.error_kind is null and a.evaluation_id is not null"
-    )
+    engine = create_engine(db if "://" in db else f"sqlite:///{db}")
+    with engine.connect() as connection:
+        rows = connection.execute(
+            text(
+                "select t.instance_id, a.patch from attempts a join tasks t on t.id = a.task_id "
+                "where a.error_kind is null and a.evaluation_id is not null order by a.id"
+            )
+        ).all()
+    engine.dispose()
     patches = {}
     for instance_id, patch in rows:
         patches.setdefault(instance_id, []).append(patch)
@@ -121,10 +127,25 @@ def test_vote_package_matches_official_formats_field_by_field(db, tmp_path, caps
     metadata = yaml.safe_load((out / "metadata.yaml").read_text())
     assert metadata["verified"] is False and metadata["name"] == "run1"
     assert {"oss", "site"} <= set(metadata)
+    assert set(metadata["info"]) == {"name", "authors", "logo", "report", "site"}
+    assert metadata["info"]["name"] == "run1"
+    assert {"checked", "model", "org", "os_model", "os_system", "system"} <= set(metadata["tags"])
+    assert metadata["tags"]["system"] == {"attempts": "2+"}  # one patch chosen from 6
+    assert set(metadata["assets"]) == {"logs", "trajs"}
     assert metadata["tags"]["attempts_per_task"] == 6
     assert metadata["tags"]["selection"] == "vote"
     assert metadata["tags"]["checked"] is False
     assert "Submission checklist" in (out / "README.md").read_text()
+
+    summary = json.loads((out / "run1.run1.json").read_text())
+    assert summary["schema_version"] == 2
+    assert summary["submitted_ids"] == sorted(ids) and summary["total_instances"] == 4
+    assert summary["resolved_ids"] == ["org__beta-2"]
+    assert summary["empty_patch_ids"] == ["org__gamma-3"]
+    assert sorted(summary["unresolved_ids"]) == ["org__alpha-1", "org__delta-4"]
+    assert summary["completed_ids"] == ["org__alpha-1", "org__beta-2", "org__delta-4"]
+    assert summary["error_ids"] == [] and summary["infra_failure_ids"] == []
+    assert summary["resolved_instances"] == 1 and summary["empty_patch_instances"] == 1
 
 
 def test_first_selection_takes_the_first_non_empty_attempt(db, tmp_path):

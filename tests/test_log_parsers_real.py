@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 
 import pytest
+from data_paths import LITE
 
 from harness.evaluation.grading import grade
 from harness.evaluation.log_parsers import (
@@ -21,7 +22,6 @@ from harness.evaluation.log_parsers import (
 from harness.evaluation.status import TestStatus
 
 DATA = Path(__file__).parent / "data" / "swebench"
-LITE = Path(__file__).resolve().parents[2] / "shared" / "swebench" / "swe_bench_lite.jsonl"
 
 CAPTURED = [
     ("sympy__sympy-20590", "sympy"),

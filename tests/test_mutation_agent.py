@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from needs import bubblewrap_present
 from unidiff import PatchSet
 
 from harness.agents.base import AttemptContext, AttemptError
@@ -27,7 +28,7 @@ from harness.agents.mutation import (
     unified_diff,
 )
 from harness.agents.mutations import OPERATORS, Edit, apply_edits, compiles, find_sites
-from harness.sandboxes.base import TESTBED, ExecResult
+from harness.sandboxes.local_sandbox import LocalSandbox
 from harness.tasks import TaskView
 
 
@@ -151,30 +152,28 @@ def git_apply(repo: Path, patch: str, check_only: bool = False) -> subprocess.Co
     return subprocess.run(command + ["-"], input=patch, text=True, capture_output=True)
 
 
-class DirectorySandbox:
-    """A real (unisolated) sandbox over a local git checkout, for the agent's read path:
-    /testbed maps to the checkout and commands run with the real shell and git."""
+class CountingSandbox(LocalSandbox):
+    """The local sandbox, counting file reads: the agent should read the repository once."""
 
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.reads = 0
-
-    def exec(self, command, timeout=60.0, workdir=TESTBED, env=None, stdin=None):
-        started = time.monotonic()
-        done = subprocess.run(
-            command, shell=True, cwd=self.root, capture_output=True, text=True, timeout=timeout
-        )
-        return ExecResult(done.returncode, done.stdout, done.stderr, time.monotonic() - started)
+    reads = 0
 
     def read_file(self, path: str, max_bytes: int = 1_000_000) -> bytes:
         self.reads += 1
-        local = self.root / Path(path).relative_to(TESTBED)
-        if not local.is_file():
-            raise FileNotFoundError(path)
-        data = local.read_bytes()
-        if len(data) > max_bytes:
-            raise ValueError(f"{path} is larger than {max_bytes} bytes")
-        return data
+        return super().read_file(path, max_bytes)
+
+
+@pytest.fixture
+def local_sandbox():
+    bubblewrap_present()
+    made: list[CountingSandbox] = []
+
+    def start(root: Path) -> CountingSandbox:
+        made.append(CountingSandbox.start(root))
+        return made[-1]
+
+    yield start
+    for box in made:
+        box.close()
 
 
 # -- localization ----------------------------------------------------------------------------
@@ -446,9 +445,9 @@ def test_genprog_premise_some_seed_fixes_a_one_token_bug(tmp_path):
 # -- the agent through a sandbox -------------------------------------------------------------
 
 
-def test_attempt_reads_the_repository_once_and_matches_propose(tmp_path):
+def test_attempt_reads_the_repository_once_and_matches_propose(tmp_path, local_sandbox):
     repo = make_git_repo(tmp_path / "repo", RANGES_REPO)
-    sandbox = DirectorySandbox(repo)
+    sandbox = local_sandbox(repo)
     agent = MutationAgent()
     issue = task_view("`parse_range` drops the end")
     candidates = [
@@ -462,25 +461,26 @@ def test_attempt_reads_the_repository_once_and_matches_propose(tmp_path):
         assert git_apply(repo, candidate.patch, check_only=True).returncode == 0
 
 
-def test_worker_threads_sharing_one_agent_get_the_sequential_patches(tmp_path):
+def test_worker_threads_sharing_one_agent_get_the_sequential_patches(tmp_path, local_sandbox):
     repo = make_git_repo(tmp_path / "repo", RANGES_REPO)
     issue = task_view("`parse_range` drops the end")
     contexts = [AttemptContext(issue, index, 1000 + index) for index in range(40)]
-    sequential = [MutationAgent().attempt(context, DirectorySandbox(repo)) for context in contexts]
+    alone = local_sandbox(repo)
+    sequential = [MutationAgent().attempt(context, alone) for context in contexts]
     shared = MutationAgent()
-    sandbox = DirectorySandbox(repo)
+    sandbox = local_sandbox(repo)
     with ThreadPoolExecutor(max_workers=8) as pool:
         parallel = list(pool.map(lambda context: shared.attempt(context, sandbox), contexts))
     assert [c.patch for c in parallel] == [c.patch for c in sequential]
     assert sandbox.reads == 4  # the repository was read once, not once per thread
 
 
-def test_large_repositories_are_prefiltered_by_git_grep(tmp_path):
+def test_large_repositories_are_prefiltered_by_git_grep(tmp_path, local_sandbox):
     files = dict(RANGES_REPO)
     for number in range(30):
         files[f"pkg/filler_{number:02d}.py"] = f"def filler_{number}(x):\n    return x + {number}\n"
     repo = make_git_repo(tmp_path / "repo", files)
-    sandbox = DirectorySandbox(repo)
+    sandbox = local_sandbox(repo)
     agent = MutationAgent(MutationConfig(read_files=3))
     issue = task_view("`parse_range` drops the end")
     read = agent.repository_files(issue, sandbox)
@@ -489,18 +489,19 @@ def test_large_repositories_are_prefiltered_by_git_grep(tmp_path):
     assert candidate.details["file"] in read
 
 
-def test_a_testbed_that_is_not_a_git_checkout_is_listed_with_find(tmp_path):
+def test_a_testbed_that_is_not_a_git_checkout_is_listed_with_find(tmp_path, local_sandbox):
     for path, content in RANGES_REPO.items():
         (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / path).write_text(content)
-    files = MutationAgent().repository_files(task_view("`parse_range`"), DirectorySandbox(tmp_path))
+    sandbox = local_sandbox(tmp_path)
+    files = MutationAgent().repository_files(task_view("`parse_range`"), sandbox)
     assert sorted(files) == ["pkg/__init__.py", "pkg/cli.py", "pkg/ranges.py", "pkg/util.py"]
 
 
-def test_a_repository_without_python_files_yields_an_agent_error(tmp_path):
+def test_a_repository_without_python_files_yields_an_agent_error(tmp_path, local_sandbox):
     repo = make_git_repo(tmp_path / "repo", {"README.md": "# nothing\n", "main.c": "int main;\n"})
     candidate = MutationAgent().attempt(
-        AttemptContext(task_view("fix it"), 0, 0), DirectorySandbox(repo)
+        AttemptContext(task_view("fix it"), 0, 0), local_sandbox(repo)
     )
     assert candidate.patch == ""
     assert candidate.error is AttemptError.AGENT and "Python" in candidate.error_message

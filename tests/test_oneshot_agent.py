@@ -12,14 +12,14 @@ from __future__ import annotations
 import pytest
 from fake_openai import FakeOpenAI, error_reply, text_reply
 from llm_helpers import (
+    BACKENDS,
     MODEL,
     attempts,
-    build_image,
+    backend_factory,
     definition_file,
     demo_task,
     price_file,
     run,
-    sandbox_factory,
 )
 from unidiff import PatchSet
 
@@ -31,7 +31,7 @@ from harness.models.llm import RetryPolicy
 from harness.store import RunRecord, Store
 
 TASK = demo_task(0)
-FAST_RETRY = RetryPolicy(tries=2, first_wait=0.01, max_wait=0.05)
+FAST_RETRY = RetryPolicy(tries=2, first_wait=0.01, max_wait=0.05, breaker_wait=0.1)
 
 
 def search_replace_answer(patch: str) -> str:
@@ -63,10 +63,9 @@ NOT_APPLYING = (
 )
 
 
-@pytest.fixture(scope="module")
-def factory(docker_client, tmp_path_factory):
-    image = build_image(docker_client, TASK, tmp_path_factory.mktemp("repos"))
-    return sandbox_factory(docker_client, image)
+@pytest.fixture(scope="module", params=BACKENDS)
+def factory(request, tmp_path_factory):
+    return backend_factory(request, TASK, tmp_path_factory)
 
 
 @pytest.fixture
@@ -151,10 +150,14 @@ def test_timeouts_are_infrastructure_errors_redone_later(tmp_path, factory, stor
         agent = agent_for(tmp_path, server, store, samples_per_call=1,
                           model={"timeout": 0.3})
         # The runner tried the attempt 3 times, each with 2 HTTP tries, then left it for
-        # the next invocation: an infrastructure error is not a result, so none is kept.
+        # the next invocation: an infrastructure error is not a result, but it stays in the
+        # store, visible, until a later invocation redoes it.
         assert run(store, agent, factory, "flaky", 1, [TASK]) == "incomplete"
         assert len(server.completions) == 6
-        assert attempts(store, "flaky") == []
+        assert [(row["index"], row["error_kind"]) for row in attempts(store, "flaky")] == [
+            (0, "infra")]
+        with store.reading() as session:
+            assert "1 attempts to redo" in session.get(RunRecord, "flaky").note
         server.add(*late[:2])
         sandbox = factory.start(factory.prepare_image(TASK))
         try:

@@ -268,18 +268,3 @@ def test_a_malformed_dataset_row_is_reported_and_the_run_goes_on(tmp_path, image
     assert f"{dataset}:3: skipped: FAIL_TO_PASS is a string but not JSON" in done.stderr
     assert [row[:2] for row in _attempts(db)] == [(TASKS[0].instance_id, 0),
                                                  (TASKS[0].instance_id, 1)]
-
-
-def test_bad_input_gets_one_clear_line_and_exit_code_2(tmp_path):
-    def run(*argv: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "harness", *argv], cwd=ROOT,
-                              capture_output=True, text=True, timeout=120)
-
-    missing = run("run", "--dataset", str(tmp_path / "nope.jsonl"), "--db", str(tmp_path / "d"))
-    assert missing.returncode == 2 and "is neither a file nor" in missing.stderr
-    typo = run("run", "--instances", "demo__nope-9", "--db", str(tmp_path / "d"))
-    assert typo.returncode == 2 and "no task matches: demo__nope-9" in typo.stderr
-    report = run("report", "no-such-run", "--db", str(tmp_path / "d"))
-    assert report.returncode == 2
-    assert "no results store at" in report.stderr or "no run 'no-such-run'" in report.stderr
-    assert "Traceback" not in missing.stderr + typo.stderr + report.stderr

@@ -4,10 +4,10 @@ here."""
 
 import itertools
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
+from data_paths import SWEBENCH
 from reports_helpers import run_cli
 
 from harness.reports.analysis import analyze
@@ -17,7 +17,7 @@ from harness.reports.rundata import load_run
 from harness.reports.synthetic import Attempt, add_run, patch_for, random_tasks
 from harness.store import Store
 
-LITE = Path(__file__).resolve().parents[2] / "shared" / "swebench"
+LITE = SWEBENCH
 
 
 def small_tasks():
@@ -52,8 +52,8 @@ def brute(task_attempts, k, rule):
 
 
 @pytest.fixture
-def db(tmp_path):
-    store = Store(tmp_path / "h.db")
+def db(db_url):
+    store = Store(db_url)
     add_run(store, "small", small_tasks())
     unpriced = {
         t: [Attempt(x.patch, x.resolved, model_dollars=None) for x in a[:3]]
@@ -61,7 +61,7 @@ def db(tmp_path):
     }
     add_run(store, "other", unpriced)
     store.close()
-    return str(tmp_path / "h.db")
+    return db_url
 
 
 def test_report_figures_match_brute_force(db):
@@ -144,10 +144,23 @@ def test_published_systems_beside_a_run(tmp_path, capsys):
     assert "300 tasks counted" in capsys.readouterr().out
 
 
-def test_run_command_table_still_renders(db):
+def test_run_command_table_shows_the_brute_force_figures(db):
     store = Store(db)
-    assert "solve rate" in render_table(build_report(store, "small", bootstrap_samples=50))
+    table = render_table(build_report(store, "small", bootstrap_samples=50))
     store.close()
+    tasks = small_tasks()
+    rows = {
+        int(line.split()[0]): line.split()
+        for line in table.splitlines() if line.strip()[:1].isdigit()
+    }
+    assert sorted(rows) == [1, 2, 5]
+    per_round = 3 * (0.01 + 30 * 0.04 / 3600)
+    for k, cells in rows.items():
+        oracle = np.mean([brute(a, k, "oracle") for a in tasks.values()])
+        assert cells[1] == f"{oracle * 100:.1f}%"
+        assert cells[-1] == f"${k * per_round:.4f}"
+    # small_tasks: 4 empty patches, 5 resolved and 6 unresolved attempts.
+    assert "verdicts of counted attempts: empty_patch: 4, resolved: 5, unresolved: 6" in table
 
 
 def test_a_large_store_reports_every_k(tmp_path):
@@ -172,7 +185,8 @@ def test_tiny_real_run_reports_compares_and_exports(docker_client, tmp_path, cap
     capsys.readouterr()
     assert run_cli(["report", "real", "--db", db, "--format", "json", "--no-plots"]) == 0
     run = json.loads(capsys.readouterr().out)["runs"][0]
-    assert run["ks"] == [1, 2, 3] and run["tasks_counted"] >= 1
+    # demo__*-1 is three tasks; the mutation agent leaves none without a counted attempt.
+    assert run["ks"] == [1, 2, 3] and run["tasks_counted"] == run["tasks_total"] == 3
     assert run_cli(["compare", "real", "real", "--db", db]) == 0
     out = tmp_path / "pkg"
     assert run_cli(["export", "real", "--out", str(out), "--db", db]) == 0

@@ -75,9 +75,17 @@ BUNDLED = sorted((Path(harness.repos.__file__).parent / "demo" / "repos").glob("
 @pytest.mark.skipif(not BUNDLED, reason="no demo repositories are bundled yet")
 @pytest.mark.parametrize("bundle", BUNDLED, ids=lambda path: path.stem)
 def test_bundled_demo_repositories_resolve(tmp_path: Path, bundle: Path) -> None:
+    from harness.demo import load_demo_tasks
+
     repo = "demo/" + bundle.stem.split("__", 1)[1]
-    git_dir = RepoSource(None, tmp_path / "cache").git_dir(repo)
-    assert git("rev-parse", "HEAD", cwd=git_dir)
+    repos = RepoSource(None, tmp_path / "cache")
+    git_dir = repos.git_dir(repo)
+    bases = {task.base_commit for task in load_demo_tasks() if task.repo == repo}
+    assert bases, f"no demo task uses {repo}"
+    # Every demo task of the repository finds its base commit in the bundle's clone.
+    assert {repos.resolve_commit(repo, base) for base in bases} == bases
+    heads = git("bundle", "list-heads", str(bundle.resolve()), cwd=tmp_path).split()
+    assert git("rev-parse", "HEAD", cwd=git_dir) in heads
 
 
 def test_missing_repository_offline_says_what_to_do(tmp_path: Path) -> None:

@@ -1,6 +1,8 @@
-"""What every Sandbox backend must do. Add a backend to FACTORIES and it runs every test here.
+"""What every Sandbox backend must do. Add a backend to BACKENDS and it runs every test here;
+the tests of isolation limits run on the backends that claim to enforce them.
 
-The sandboxes come from a tiny instance image built from a throwaway repository.
+The sandboxes come from a throwaway repository: built into a tiny instance image for Docker,
+used as the image folder by the local (bubblewrap) backend.
 """
 
 from __future__ import annotations
@@ -9,26 +11,63 @@ import os
 import subprocess
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import docker.errors
 import pytest
+from needs import bubblewrap_present
 
 from harness.repos import RepoSource
 from harness.sandboxes.base import Sandbox, SandboxError, SandboxTimeout
 from harness.sandboxes.docker_sandbox import DockerSandbox, SandboxLimits
 from harness.sandboxes.images import prepare_instance_image
+from harness.sandboxes.incremental_reset import IncrementalResetSandbox
+from harness.sandboxes.local_sandbox import LocalLimits, LocalSandbox
 from harness.tasks import Task
-
-pytestmark = pytest.mark.docker
 
 # Small limits, so that the tests of the limits are quick.
 LIMITS = SandboxLimits(
     memory="256m", cpus=1.0, pids=64, testbed_size="64m", tmp_size="16m", output_cap=10_000
 )
 
-FACTORIES: dict[str, Callable[[object, str], Sandbox]] = {
-    "docker": lambda client, image: DockerSandbox.start(client, image, LIMITS),
+
+
+@dataclass(frozen=True)
+class Backend:
+    start: Callable[[pytest.FixtureRequest], Sandbox]
+    # Isolation limits the backend enforces: network, memory, pids, read_only_root, disk.
+    enforces: frozenset[str]
+
+
+def _docker(request: pytest.FixtureRequest) -> Sandbox:
+    client = request.getfixturevalue("docker_client")
+    return DockerSandbox.start(client, request.getfixturevalue("instance_image"), LIMITS)
+
+
+class _AlwaysIncremental(IncrementalResetSandbox):
+    small_tree_entries = 0  # the incremental path even on this tiny tree
+
+
+def _docker_incremental(request: pytest.FixtureRequest) -> Sandbox:
+    client = request.getfixturevalue("docker_client")
+    return _AlwaysIncremental.start(client, request.getfixturevalue("instance_image"), LIMITS)
+
+
+def _local(request: pytest.FixtureRequest) -> Sandbox:
+    bubblewrap_present()
+    limits = LocalLimits(output_cap=LIMITS.output_cap, memory_bytes=256 * 2**20)
+    return LocalSandbox.start(request.getfixturevalue("conformance_repo")[0], limits)
+
+
+BACKENDS = {
+    "docker": Backend(
+        _docker, frozenset({"network", "memory", "pids", "read_only_root", "disk"})
+    ),
+    "docker-incremental-reset": Backend(
+        _docker_incremental, frozenset({"network", "memory", "pids", "read_only_root", "disk"})
+    ),
+    "local": Backend(_local, frozenset({"network", "memory", "read_only_root"})),
 }
 
 SPEC = """\
@@ -46,7 +85,8 @@ def git(*args: str, cwd: Path) -> str:
 
 
 @pytest.fixture(scope="module")
-def instance_image(docker_client, tmp_path_factory):
+def conformance_repo(tmp_path_factory) -> tuple[Path, str]:
+    """A git work tree at its base commit, and that commit."""
     root = tmp_path_factory.mktemp("conformance")
     repo = root / "repos" / "local" / "app"
     (repo / "src").mkdir(parents=True)
@@ -56,7 +96,13 @@ def instance_image(docker_client, tmp_path_factory):
     (repo / "src" / "app.py").write_text("def answer():\n    return 41\n")
     git("add", "-A", cwd=repo)
     git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "base", cwd=repo)
-    base = git("rev-parse", "HEAD", cwd=repo)
+    return repo, git("rev-parse", "HEAD", cwd=repo)
+
+
+@pytest.fixture(scope="module")
+def instance_image(docker_client, conformance_repo):
+    repo, base = conformance_repo
+    root = repo.parents[2]
     (root / "specs").mkdir()
     (root / "specs" / "app.yaml").write_text(SPEC)
     task = Task("local__app-1", "local/app", base, "issue", "", "", ("t",), ())
@@ -66,11 +112,27 @@ def instance_image(docker_client, tmp_path_factory):
     docker_client.images.remove(tag, force=True)
 
 
-@pytest.fixture(params=sorted(FACTORIES))
-def sandbox(request, docker_client, instance_image):
-    box = FACTORIES[request.param](docker_client, instance_image)
+@pytest.fixture(
+    params=[
+        pytest.param("docker", marks=pytest.mark.docker),
+        pytest.param("docker-incremental-reset", marks=pytest.mark.docker),
+        "local",
+    ]
+)
+def sandbox(request):
+    box = BACKENDS[request.param].start(request)
     yield box
     box.close()
+
+
+@pytest.fixture
+def enforced(request) -> frozenset[str]:
+    return BACKENDS[request.node.callspec.params["sandbox"]].enforces
+
+
+def needs(enforced: frozenset[str], limit: str) -> None:
+    if limit not in enforced:
+        pytest.skip(f"this backend does not enforce the {limit} limit")
 
 
 def test_exec_stdout_stderr_exit_code(sandbox: Sandbox) -> None:
@@ -128,7 +190,8 @@ def test_binary_round_trip_and_parents(sandbox: Sandbox) -> None:
     assert sandbox.read_file("/tmp/a/b/c.txt").decode() == "text ✓"
 
 
-def test_write_outside_writable_places_fails(sandbox: Sandbox) -> None:
+def test_write_outside_writable_places_fails(sandbox: Sandbox, enforced: frozenset[str]) -> None:
+    needs(enforced, "read_only_root")
     with pytest.raises(SandboxError):
         sandbox.write_file("/usr/local/x.txt", "nope")
 
@@ -161,20 +224,23 @@ def test_reset_restores_everything(sandbox: Sandbox) -> None:
     assert sandbox.diff() == ""
 
 
-def test_network_is_off(sandbox: Sandbox) -> None:
+def test_network_is_off(sandbox: Sandbox, enforced: frozenset[str]) -> None:
+    needs(enforced, 'network')
     script = "import socket; socket.create_connection(('1.1.1.1', 53), timeout=3)"
     assert not sandbox.exec(f'python3 -c "{script}"').ok
     interfaces = sandbox.exec("tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' '").stdout
     assert interfaces.split() == ["lo"]
 
 
-def test_memory_limit(sandbox: Sandbox) -> None:
+def test_memory_limit(sandbox: Sandbox, enforced: frozenset[str]) -> None:
+    needs(enforced, 'memory')
     result = sandbox.exec("python3 -c \"x = b'x' * (400 * 2**20); print('survived')\"")
     assert not result.ok and "survived" not in result.stdout
     assert sandbox.exec("echo alive").stdout == "alive\n"
 
 
-def test_pids_limit(sandbox: Sandbox) -> None:
+def test_pids_limit(sandbox: Sandbox, enforced: frozenset[str]) -> None:
+    needs(enforced, 'pids')
     bomb = (
         "import os, time\n"
         "children = 0\n"
@@ -203,12 +269,14 @@ def test_pids_limit(sandbox: Sandbox) -> None:
     assert recovered, "the sandbox must work again once the processes end"
 
 
-def test_root_file_system_is_read_only(sandbox: Sandbox) -> None:
+def test_root_file_system_is_read_only(sandbox: Sandbox, enforced: frozenset[str]) -> None:
+    needs(enforced, 'read_only_root')
     result = sandbox.exec("touch /usr/x")
     assert not result.ok and "Read-only file system" in result.stderr
 
 
-def test_writable_space_is_bounded(sandbox: Sandbox) -> None:
+def test_writable_space_is_bounded(sandbox: Sandbox, enforced: frozenset[str]) -> None:
+    needs(enforced, 'disk')
     assert not sandbox.exec("head -c 32m /dev/zero > /tmp/fill").ok
     assert not sandbox.exec("head -c 100m /dev/zero > /testbed/fill").ok
     sandbox.exec("rm -f /tmp/fill /testbed/fill")
@@ -231,6 +299,7 @@ def test_close_is_idempotent_and_final(sandbox: Sandbox) -> None:
 # Docker specifics: the container itself.
 
 
+@pytest.mark.docker
 def test_docker_close_removes_container(docker_client, instance_image) -> None:
     box = DockerSandbox.start(docker_client, instance_image, LIMITS)
     container = docker_client.containers.get(box.container_id)
@@ -241,6 +310,7 @@ def test_docker_close_removes_container(docker_client, instance_image) -> None:
         docker_client.containers.get(box.container_id)
 
 
+@pytest.mark.docker
 def test_docker_host_deadline_kills_sandbox(docker_client, instance_image) -> None:
     limits = SandboxLimits(grace_seconds=1.0)
     with DockerSandbox.start(docker_client, instance_image, limits) as box:
@@ -251,6 +321,7 @@ def test_docker_host_deadline_kills_sandbox(docker_client, instance_image) -> No
             docker_client.containers.get(box.container_id)
 
 
+@pytest.mark.docker
 def test_docker_dead_container_is_a_sandbox_error(docker_client, instance_image) -> None:
     with DockerSandbox.start(docker_client, instance_image, LIMITS) as box:
         docker_client.containers.get(box.container_id).kill()
@@ -258,6 +329,7 @@ def test_docker_dead_container_is_a_sandbox_error(docker_client, instance_image)
             box.exec("true")
 
 
+@pytest.mark.docker
 def test_docker_image_without_testbed_is_refused(docker_client) -> None:
     from harness.sandboxes.debootstrap import ensure_base_image
 

@@ -16,14 +16,13 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from data_paths import LITE, MIRRORS
 
 from harness.evaluation.evaluator import TestSetup, evaluate
 from harness.evaluation.grading import grade
 from harness.evaluation.status import EvalStatus, TestStatus
 
 ROOT = Path(__file__).resolve().parents[1]
-LITE = ROOT.parent / "shared" / "swebench" / "swe_bench_lite.jsonl"
-MIRRORS = Path("/work/mirrors")
 INSTANCE = "pallets__flask-5063"
 
 

@@ -8,6 +8,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from data_paths import LITE, MIRRORS
 
 from harness.sandboxes.specs import load_specs, spec_for
 from harness.sandboxes.wheelhouse import missing_requirements
@@ -22,8 +23,6 @@ from harness.validation import (
 )
 
 ROOT = Path(__file__).resolve().parents[1]
-LITE = ROOT.parent / "shared" / "swebench" / "swe_bench_lite.jsonl"
-MIRRORS = Path("/work/mirrors")
 SUPPORTED = ("sympy/sympy", "pytest-dev/pytest", "pallets/flask", "psf/requests")
 
 

@@ -41,11 +41,21 @@ def test_default_attempts_in_flight_fill_max_sandboxes_with_the_tasks_left():
     assert default_attempts_in_flight(1, 0) == 1
 
 
-def test_the_gate_keeps_one_ledger_and_its_refusals_cross_the_wire_intact():
-    gate = ModelGate(2, 0.01, Limits(), Limits(steps=5), spent=0.008)
-    key = gate.start_attempt("demo__x", None)
-    assert gate.check(key) is None
-    gate.call_started(key)
+def test_the_gate_keeps_one_ledger_and_its_refusals_cross_the_wire_intact(tmp_path):
+    from harness.models.ledger import CallEntry
+
+    gate = ModelGate(2, 0.01, Limits(), Limits(steps=5), f"sqlite:///{tmp_path / 'h.db'}")
+
+    def call(dollars: float, index: int) -> int:
+        return gate.record(CallEntry(
+            run_id="r", instance_id="demo__x", model="m", attempt_indices=[index], n=1,
+            samples=1, outcome="ok", dollars=dollars,
+        ))
+
+    call(0.008, 0)  # an earlier invocation's spend, in the store's ledger
+    key = gate.start_attempt("demo__x", None, "r", 1)
+    assert gate.begin_call(key) is None
+    assert call(0.003, 1) > 0
     gate.call_ended(key, 0.003, cached=False, steps=1)
     refused = gate.check(key)
     assert refused is not None
@@ -53,7 +63,10 @@ def test_the_gate_keeps_one_ledger_and_its_refusals_cross_the_wire_intact():
     assert isinstance(error, BudgetExhausted) and error.scope == "run"
     assert str(error) == refused[4]
     assert _flatten(error) == refused
-    assert gate.summary()["spent"] == 0.011
+    assert gate.begin_call(key) == refused  # no call starts past the limit
+    summary = gate.summary("r")
+    assert summary["spent"] == pytest.approx(0.011)
+    assert summary["spent_this_invocation"] == pytest.approx(0.003)
     assert gate.acquire() >= 0 and gate.most_open == 1
     gate.release()
 

@@ -6,17 +6,20 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from harness.models.ledger import SampleRef
 from harness.sandboxes.base import Sandbox
 from harness.tasks import TaskView
 
 
 class AttemptError(str, enum.Enum):
-    """Why an attempt has no usable patch. Only INFRA is retried and left out of the metrics:
-    the others are the agent's own failures and count as failed attempts."""
+    """Why an attempt has no usable patch. INFRA and BUDGET_CUT are kept in the store but
+    left out of the metrics, and made again by a later invocation; the others are the
+    agent's own failures and count as failed attempts."""
 
     INFRA = "infra"  # sandbox died, model API unreachable after retries: redo later
+    BUDGET_CUT = "budget_cut"  # a run, instance or --attempt-* budget cut it short: redo later
     FORMAT = "format"  # the agent produced output that is not a patch
-    BUDGET = "budget"  # a per-attempt limit ended the attempt
+    BUDGET = "budget"  # the agent definition's own limit (steps, cost, time) ended it
     AGENT = "agent"  # the agent gave up or crashed on this task
 
 
@@ -39,6 +42,9 @@ class Candidate:
     trajectory: list[dict[str, Any]] | None = None
     # Whatever the agent wants kept for the record (seed, mutation applied, file chosen, ...).
     details: dict[str, Any] = field(default_factory=dict)
+    # The model samples the attempt used (ledger calls and positions): its dollars come from
+    # these, so they are the provider's bill shared out, never an estimate.
+    samples: tuple[SampleRef, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -46,6 +52,15 @@ class AttemptContext:
     task: TaskView
     index: int  # 0-based attempt number within the task
     seed: int  # derived from the run seed, the task and the index: reruns are reproducible
+    run_id: str | None = None  # the run the attempt belongs to (its spend is charged there)
+    # The attempt indices this invocation will still make on the task, this one first: an
+    # agent that samples in batches asks for no more answers than attempts remain.
+    upcoming: tuple[int, ...] = ()
+
+    @property
+    def remaining(self) -> int:
+        """Attempts still to make on the task in this invocation, this one included."""
+        return max(1, len(self.upcoming))
 
 
 class Agent(Protocol):

@@ -62,7 +62,9 @@ class BashAgent:
         return None
 
     def attempt(self, context: AttemptContext, sandbox: Sandbox) -> Candidate:
-        budget = self.budget.start_attempt(context.task.instance_id, self.limits)
+        budget = self.budget.start_attempt(
+            context.task.instance_id, self.limits, run_id=context.run_id, index=context.index
+        )
         try:
             return self._attempt(context, sandbox, budget)
         finally:
@@ -85,6 +87,7 @@ class BashAgent:
                 patch=patch, usage=tally.usage(), error=error, error_message=message,
                 trajectory=trajectory,
                 details={**tally.details(), "steps": budget.steps, **extra},
+                samples=tuple(tally.samples),
             )
 
         while True:
@@ -94,10 +97,13 @@ class BashAgent:
                     use_cache=self.use_cache,
                 )
             except BudgetExhausted as error:
-                if error.scope != "attempt" and budget.steps == 0:
+                if error.scope in ("run", "instance") and budget.steps == 0:
                     raise  # nothing was spent: the runner stops before recording an attempt
                 partial = sandbox.diff()[:_PARTIAL_DIFF_CHARS]
-                return ended(AttemptError.BUDGET, str(error), exit="budget",
+                # The definition's own limit ends the attempt as the agent's failure; a
+                # user's budget only cuts it short, to be made again when it allows.
+                kind = AttemptError.BUDGET if error.scope == "agent" else AttemptError.BUDGET_CUT
+                return ended(kind, str(error), exit="budget",
                              budget_scope=error.scope, partial_diff=partial)
             except TransientModelError as error:
                 return ended(AttemptError.INFRA, str(error), exit="model_unreachable")

@@ -22,6 +22,7 @@ from harness.agents.llm_config import (
 from harness.agents.oneshot import OneshotAgent
 from harness.models.budget import Budget
 from harness.models.cache import ResponseCache
+from harness.models.ledger import Ledger
 from harness.models.limits import ConnectionLimiter
 from harness.models.llm import LLM, ModelFatalError, RetryPolicy
 from harness.models.pricing import PriceError, PriceTable
@@ -54,13 +55,16 @@ def build_llm_agent(
     store: Store | None = None,
     budget: Budget | None = None,
     retry: RetryPolicy | None = None,
+    check_environment: bool = True,
 ) -> OneshotAgent | BashAgent:
     """`name` is `oneshot`, `bash` or the path of a definition YAML. The returned agent has
     `.info` (an LLMAgentInfo) to store with the run and print as warnings.
 
     `limiter`, when given, replaces the connection limit of `max_connections` (a Ray worker
-    passes the cluster's shared one). Raises LLMAgentError (bad definition, unknown price,
-    missing key, ...)."""
+    passes the cluster's shared one). `check_environment=False` leaves the API-key check (which
+    imports litellm, seconds) to the caller, e.g. only once a run finds it has model calls to make.
+
+    Raises LLMAgentError (bad definition, unknown price, missing key, ...)."""
     try:
         definition = load_definition(name)
     except DefinitionError as error:
@@ -73,6 +77,9 @@ def build_llm_agent(
             f"in {definition_path(name)}"
         )
     budget = budget or Budget()
+    if store is not None and budget.ledger.store is None:
+        # The ledger of spend lives in the store: budgets hold across invocations.
+        budget.ledger = Ledger(store)
     info = LLMAgentInfo()
     try:
         prices = PriceTable(prices_path)
@@ -103,10 +110,11 @@ def build_llm_agent(
         retry=retry,
         timeout=definition.model.timeout,
     )
-    try:
-        llm.check_environment()
-    except ModelFatalError as error:
-        raise LLMAgentError(str(error)) from None
+    if check_environment:
+        try:
+            llm.check_environment()
+        except ModelFatalError as error:
+            raise LLMAgentError(str(error)) from None
     digest = definition_hash(definition, model)
     agent: OneshotAgent | BashAgent
     if isinstance(definition, BashDefinition):

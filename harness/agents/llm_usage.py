@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness.agents.base import Usage
+from harness.models.ledger import SampleRef
 from harness.models.llm import Completion
 
 
@@ -26,6 +27,7 @@ class Share:
     cached: bool
     model_seconds: float
     calls: int  # 1 for the sample whose attempt made (or fetched from cache) the call
+    ref: SampleRef | None = None  # the sample in the ledger
 
 
 def _part(total: int, parts: int, position: int) -> int:
@@ -47,6 +49,7 @@ def share_of(completion: Completion, parts: int, position: int, makes_call: bool
         cached=completion.cached,
         model_seconds=completion.model_seconds / parts,
         calls=1 if makes_call else 0,
+        ref=SampleRef(completion.call_id, position) if completion.call_id is not None else None,
     )
 
 
@@ -61,6 +64,7 @@ class UsageTally:
         self.calls = 0
         self.cached_calls = 0
         self.model_seconds = 0.0
+        self.samples: list[SampleRef] = []
 
     def add(self, share: Share | Completion) -> None:
         if isinstance(share, Completion):
@@ -81,6 +85,8 @@ class UsageTally:
         self.calls += share.calls
         self.cached_calls += share.calls if share.cached else 0
         self.model_seconds += share.model_seconds
+        if share.ref is not None:
+            self.samples.append(share.ref)
 
     def usage(self) -> Usage:
         return Usage(

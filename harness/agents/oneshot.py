@@ -1,10 +1,12 @@
 """`oneshot`: retrieve the files the issue is about, show them to the model, turn its answer
 into a diff (Agentless-style, with one model call and no tools).
 
-All k attempts of a task share one prompt. With `samples_per_call: n` the first attempt of
-each batch of n asks for n answers in one call (the prompt is billed once per batch) and the
-other attempts of the batch take theirs from it. Batches are kept in memory per task, and the
-response cache keeps them across processes, so a resumed run pays for no batch twice.
+All k attempts of a task share one prompt. With `samples_per_call: n` an attempt that finds
+no answer waiting asks for min(n, attempts still to make) answers in one call (the prompt is
+billed once per batch), one for itself and one for each of the next attempts the runner will
+make on the task (`AttemptContext.upcoming`); those take theirs from it. So a batch never asks
+for samples no attempt will use. Batches are kept in memory per task, and the response cache
+keeps them across processes, so a resumed run pays for no batch twice.
 """
 
 from __future__ import annotations
@@ -31,15 +33,24 @@ _KEPT_TASKS = 8
 
 
 @dataclass
+class _Batch:
+    """One call's answers, for these attempt indices in this order."""
+
+    indices: list[int]
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    completion: Completion | None = None
+
+
+@dataclass
 class _TaskState:
     messages: list[dict[str, str]]
     retrieval: Retrieval
     prompt_sha256: str
     files: dict[str, str | None] = field(default_factory=dict)  # full texts read so far
     checked: dict[str, str] = field(default_factory=dict)  # patch hash -> "" or apply error
-    batches: dict[int, Completion] = field(default_factory=dict)
+    # (run id, attempt index) -> its batch: a run never takes another run's paid samples.
+    batches: dict[tuple[str | None, int], _Batch] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
-    batch_locks: dict[int, threading.Lock] = field(default_factory=dict)
 
 
 class OneshotAgent:
@@ -103,32 +114,44 @@ class OneshotAgent:
     # -- answers -----------------------------------------------------------------------------
 
     def _answer(
-        self, state: _TaskState, index: int, budget: AttemptBudget
+        self, state: _TaskState, context: AttemptContext, budget: AttemptBudget
     ) -> tuple[str, str, Share, dict[str, Any]]:
         """(answer text, finish reason, this sample's share of the call, batch details)."""
+        index = context.index
         n = self.definition.samples_per_call
         if n > 1:
-            number, position = divmod(index, n)
+            run = context.run_id
             with state.lock:
-                batch_lock = state.batch_locks.setdefault(number, threading.Lock())
-            with batch_lock:
-                batch = state.batches.get(number)
-                fetched = batch is None
+                batch = state.batches.get((run, index))
                 if batch is None:
-                    batch = self.llm.complete(
-                        state.messages, n=n, sample=f"batch{number}", budget=budget,
-                        use_cache=self.use_cache,
+                    upcoming = context.upcoming or (index,)
+                    wanted = [j for j in upcoming if (run, j) not in state.batches][:n]
+                    if index not in wanted:
+                        wanted = [index, *wanted[: n - 1]]
+                    batch = _Batch(wanted)
+                    for j in wanted:
+                        state.batches[(run, j)] = batch
+            with batch.lock:
+                fetched = batch.completion is None
+                if batch.completion is None:
+                    batch.completion = self.llm.complete(
+                        state.messages, n=len(batch.indices),
+                        sample="batch:" + ",".join(str(j) for j in batch.indices),
+                        budget=budget, use_cache=self.use_cache, serves=batch.indices,
                     )
-                    state.batches[number] = batch
-            got = len(batch.texts)
+                completion = batch.completion
+            got = len(completion.texts)
+            position = batch.indices.index(index)
             if position < got:
-                share = share_of(batch, got, position, makes_call=fetched)
+                share = share_of(completion, got, position, makes_call=fetched)
                 details = {
-                    "batch": number, "batch_size": got, "position": position,
-                    "batch_prompt_tokens": batch.input_tokens,
-                    "prompt_tokens_per_sample": batch.input_tokens / got,
+                    "batch": batch.indices[0], "batch_size": got, "position": position,
+                    "batch_attempts": batch.indices,
+                    "batch_prompt_tokens": completion.input_tokens,
+                    "prompt_tokens_per_sample": completion.input_tokens / got,
                 }
-                return batch.texts[position], batch.finish_reasons[position], share, details
+                return (completion.texts[position], completion.finish_reasons[position],
+                        share, details)
             # The provider gave fewer answers than asked (no `n` support): ask for this one.
         single = self.llm.complete(
             state.messages, n=1, sample=index, budget=budget, use_cache=self.use_cache
@@ -145,16 +168,24 @@ class OneshotAgent:
 
     def attempt(self, context: AttemptContext, sandbox: Sandbox) -> Candidate:
         task = context.task
-        budget = self.budget.start_attempt(task.instance_id)
+        budget = self.budget.start_attempt(
+            task.instance_id, run_id=context.run_id, index=context.index
+        )
         tally = UsageTally()
         try:
             state = self._state(task, sandbox)
             try:
-                answer, reason, share, batch = self._answer(state, context.index, budget)
+                answer, reason, share, batch = self._answer(state, context, budget)
             except BudgetExhausted as error:
-                if error.scope != "attempt" and budget.steps == 0:
-                    raise  # nothing was spent: the runner stops before recording an attempt
-                return Candidate(patch="", error=AttemptError.BUDGET, error_message=str(error))
+                # One call per attempt, so nothing was spent on this one.
+                if error.scope == "agent":
+                    return Candidate(patch="", error=AttemptError.BUDGET,
+                                     error_message=str(error))
+                if error.scope == "attempt":
+                    return Candidate(patch="", error=AttemptError.BUDGET_CUT,
+                                     error_message=str(error),
+                                     details={"budget_scope": error.scope})
+                raise  # the runner stops the task or the run before recording an attempt
             except TransientModelError as error:
                 return Candidate(patch="", error=AttemptError.INFRA, error_message=str(error))
             except PromptError as error:
@@ -181,9 +212,11 @@ class OneshotAgent:
             return Candidate(
                 patch="", usage=tally.usage(), error=AttemptError.FORMAT,
                 error_message=str(error), trajectory=trajectory, details=details,
+                samples=tuple(tally.samples),
             )
         trajectory.append({"role": "harness", "content": "patch made from the answer"})
-        return Candidate(patch=patch, usage=tally.usage(), trajectory=trajectory, details=details)
+        return Candidate(patch=patch, usage=tally.usage(), trajectory=trajectory,
+                         details=details, samples=tuple(tally.samples))
 
     def _trajectory(
         self, state: _TaskState, index: int, answer: str, reason: str

@@ -28,16 +28,50 @@ class Prediction:
     source: str  # file:line, kept with the attempt
 
 
+def _whole_file(path: Path, data: bytes) -> list[tuple[int, object]] | None:
+    """The rows of a file holding one JSON document (a list, or {instance_id: row}); None
+    for JSON Lines."""
+    head = data.lstrip()[:1]
+    if head != b"[" and not (path.suffix == ".json" and head == b"{"):
+        return None
+    try:
+        document = json.loads(data.decode("utf-8"))
+    except UnicodeDecodeError as error:
+        line = data[: error.start].count(b"\n") + 1
+        raise PredictionFileError(
+            f"{path}:{line}: not UTF-8 (byte {data[error.start]:#04x}); a JSON prediction "
+            "file must be UTF-8"
+        ) from None
+    except json.JSONDecodeError as error:
+        raise PredictionFileError(f"{path}:{error.lineno}: not valid JSON: {error.msg}") from None
+    # The official harness also accepts {instance_id: prediction}.
+    rows = document.values() if isinstance(document, dict) else document
+    return list(enumerate(rows, start=1))
+
+
 def _rows(path: Path) -> list[tuple[int, object]]:
-    text = path.read_text(encoding="utf-8")
-    if text.lstrip().startswith("["):
-        return list(enumerate(json.loads(text), start=1))
-    if path.suffix == ".json" and text.lstrip().startswith("{"):
-        data = json.loads(text)
-        # The official harness also accepts {instance_id: prediction}.
-        return list(enumerate(data.values(), start=1))
-    rows = []
-    for number, line in enumerate(text.splitlines(), start=1):
+    """(line number, row or the reason it is unusable) for each non-blank row.
+
+    A JSON Lines row that is not UTF-8 is skipped with its line number, not decoded with
+    replacement: a patch whose bytes were changed would be a different candidate."""
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise PredictionFileError(
+            f"cannot read prediction file {path}: {error.strerror or error}"
+        ) from None
+    whole = _whole_file(path, data)
+    if whole is not None:
+        return whole
+    rows: list[tuple[int, object]] = []
+    for number, raw in enumerate(data.splitlines(), start=1):
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError as error:
+            rows.append((number, PredictionFileError(
+                f"not UTF-8 (byte {raw[error.start]:#04x} at column {error.start + 1})"
+            )))
+            continue
         if line.strip():
             try:
                 rows.append((number, json.loads(line)))
@@ -53,7 +87,10 @@ def load_predictions(paths: list[Path]) -> tuple[dict[str, list[Prediction]], li
     for path in paths:
         if not path.is_file():
             raise PredictionFileError(f"prediction file not found: {path}")
-        for number, row in _rows(path):
+        rows = _rows(path)
+        if not rows:
+            raise PredictionFileError(f"prediction file {path} is empty: it has no predictions")
+        for number, row in rows:
             where = f"{path}:{number}"
             if isinstance(row, Exception):
                 problems.append(f"{where}: skipped: {row}")
@@ -73,6 +110,9 @@ def load_predictions(paths: list[Path]) -> tuple[dict[str, list[Prediction]], li
                 source=where,
             )
             by_instance.setdefault(prediction.instance_id, []).append(prediction)
+    if not by_instance:
+        shown = "; ".join(problems[:3])
+        raise PredictionFileError(f"no usable prediction in {', '.join(map(str, paths))}: {shown}")
     return by_instance, problems
 
 

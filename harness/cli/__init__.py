@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from harness.agents.base import Agent
+from harness.cli.errors import UserError, eprint
 from harness.models.budget import Budget
 from harness.reports.render import build_report, render_json, render_table
-from harness.store import DEFAULT_DB, Store
-from harness.tasks import Task
+from harness.store import DEFAULT_DB, Store, StoreError
 
 if TYPE_CHECKING:
     from harness.executors.base import Executor, SandboxFactory
@@ -27,54 +27,46 @@ DEMO = "demo"
 DEFAULT_VCPU_HOUR_DOLLARS = 0.04
 
 
-class UserError(Exception):
-    """Bad input from the user: printed as one clear line, exit code 2."""
-
-
-def _eprint(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
 def build_agent(
     args: argparse.Namespace, store: Store | None, budget: Budget | None,
     limiter: ConnectionLimiter | GateLimiter | None = None,
 ) -> Agent:
-    if args.agent == "mutation":
-        from harness.agents.mutation import MutationAgent
+    """The agent `--agent` names (built in, or `module:factory`), from typed options.
+    `limiter` replaces the connection limit of --max-connections (a Ray worker's is the
+    cluster's)."""
+    from harness.agents.registry import AgentBuildError, AgentOptions
+    from harness.agents.registry import build_agent as build_named
 
-        return MutationAgent.from_config(args.agent_config)
-    if args.agent == "replay":
-        from harness.agents.replay import PredictionFileError, ReplayAgent
+    options = AgentOptions(
+        config=args.agent_config,
+        predictions=list(args.predictions or []),
+        model=args.model,
+        api_base=args.api_base,
+        prices=args.prices,
+        allow_unknown_price=args.allow_unknown_price,
+        max_connections=args.max_connections,
+        limiter=limiter,  # type: ignore[arg-type]  # a GateLimiter has ConnectionLimiter's slot()
+        cache=not args.no_cache,
+        store=store,
+        budget=budget,
+    )
+    try:
+        agent = build_named(args.agent, options)
+    except AgentBuildError as error:
+        raise UserError(str(error)) from None
+    for warning in options.warnings:
+        eprint(f"warning: {warning}")
+    return agent
 
-        try:
-            agent = ReplayAgent(args.predictions or [])
-        except PredictionFileError as error:
-            raise UserError(str(error)) from None
-        for problem in agent.problems:
-            _eprint(f"warning: {problem}")
-        return agent
-    if args.agent in ("oneshot", "bash"):
-        from harness.agents.llm_factory import LLMAgentError, build_llm_agent
 
-        try:
-            llm_agent = build_llm_agent(
-                args.agent_config or args.agent,
-                model=args.model,
-                api_base=args.api_base,
-                prices_path=args.prices,
-                allow_unknown_price=args.allow_unknown_price,
-                max_connections=args.max_connections,
-                limiter=limiter,
-                cache=not args.no_cache,
-                store=store,
-                budget=budget,
-            )
-        except LLMAgentError as error:
-            raise UserError(str(error)) from None
-        for warning in llm_agent.info.warnings:
-            _eprint(f"warning: {warning}")
-        return llm_agent
-    raise UserError(f"unknown agent {args.agent!r}; built in: mutation, replay, oneshot, bash")
+def check_model_environment(llm) -> None:
+    """The API-key check, made once a run has model calls to make."""
+    from harness.models.llm import ModelFatalError
+
+    try:
+        llm.check_environment()
+    except ModelFatalError as error:
+        raise UserError(str(error)) from None
 
 
 def build_budget(args: argparse.Namespace) -> Budget:
@@ -94,19 +86,6 @@ def build_budget(args: argparse.Namespace) -> Budget:
         raise UserError(str(error)) from None
 
 
-def model_dollars_spent(store: Store, run_id: str) -> float:
-    """What a run already paid for model calls: a resumed run's --max-cost counts it."""
-    from sqlalchemy import func, select
-
-    from harness.store import AttemptRecord
-
-    with store.reading() as session:
-        spent = session.scalar(
-            select(func.sum(AttemptRecord.model_dollars)).where(AttemptRecord.run_id == run_id)
-        )
-    return float(spent or 0.0)
-
-
 def default_run_id(args: argparse.Namespace, agent: Agent) -> str:
     dataset = DEMO if args.dataset == DEMO else Path(args.dataset).stem
     subset = ""
@@ -118,68 +97,33 @@ def default_run_id(args: argparse.Namespace, agent: Agent) -> str:
     return f"{agent.name}-{dataset}{subset}-{agent.definition_hash[:8]}-s{args.seed}"
 
 
-def docker_sandbox_factory(args: argparse.Namespace):
-    """Docker-backed sandboxes, connecting to the daemon only when first needed (a rerun that
-    finds everything done never touches Docker)."""
-    import functools
+def docker_options(args: argparse.Namespace, log=None):
+    """The Docker options a command's arguments ask for (the Namespace stops here)."""
+    from harness.cli.images import image_options_from_args
+    from harness.sandboxes.factory import DockerOptions
 
-    from harness.evaluation.evaluator import TestSetup
-    from harness.runner import SandboxFactory
-
-    @functools.cache
-    def client():
-        import docker
-
-        try:
-            connection = docker.from_env()
-            connection.ping()
-        except Exception as error:
-            raise UserError(
-                f"cannot reach the Docker daemon ({error}); start Docker and retry"
-            ) from None
-        return connection
-
-    @functools.cache
-    def repos():
-        from harness.repos import RepoSource
-
-        return RepoSource(
-            repos_dir=Path(args.repos_dir) if args.repos_dir else None,
-            cache_dir=Path(args.cache_dir),
-        )
-
-    def log(message: str) -> None:
-        _eprint(f"[images] {message}")
-
-    def prepare_image(task: Task) -> str:
-        from harness.sandboxes.images import prepare_instance_image
-
-        return prepare_instance_image(client(), task, repos(), log)
-
-    def start(image: str):
-        from harness.sandboxes.docker_sandbox import DockerSandbox, SandboxLimits
-
-        limits = SandboxLimits(memory=args.memory, cpus=args.cpus)
-        return DockerSandbox.start(client(), image, limits)
-
-    def test_setup(task: Task) -> TestSetup:
-        from harness.sandboxes.specs import spec_for
-
-        spec = spec_for(task.repo, task.version)
-        return TestSetup(spec.test_cmd, spec.log_parser, float(spec.test_timeout))
-
-    return SandboxFactory(prepare_image=prepare_image, start=start, test_setup=test_setup)
+    return DockerOptions(
+        memory=args.memory,
+        cpus=args.cpus,
+        repos_dir=Path(args.repos_dir) if args.repos_dir else None,
+        cache_dir=Path(args.cache_dir),
+        log=log or (lambda message: eprint(f"[images] {message}")),
+        images=image_options_from_args(args),
+    )
 
 
 def build_executor(
-    args: argparse.Namespace, agent: Agent, sandboxes: SandboxFactory, budget: Budget
+    args: argparse.Namespace, agent: Agent, sandboxes: SandboxFactory, budget: Budget,
+    run_id: str, db: str | None,
 ) -> Executor:
-    """The executor of --executor: this process's threads, or a Ray cluster's Docker hosts."""
+    """The executor of --executor: this process's threads, or a Ray cluster's Docker hosts
+    (whose model calls the gate writes to the ledger in the store at `db`)."""
     from harness.executors.local import LocalExecutor
 
     if args.executor == "local":
         return LocalExecutor(agent, sandboxes)
     from harness.executors.ray import RayExecutor, RayUnavailable
+    from harness.sandboxes.factory import docker_sandboxes
 
     # Nodes get the options with the driver's paths made absolute (Ray workers have their
     # own working directory); they must exist on every node, e.g. a shared filesystem.
@@ -195,14 +139,27 @@ def build_executor(
         return RayExecutor.connect(
             address=args.ray_address,
             agent_recipe=functools.partial(worker_agent, node_args),
-            sandbox_recipe=functools.partial(docker_sandbox_factory, node_args),
+            sandbox_recipe=functools.partial(docker_sandboxes, docker_options(node_args)),
             budget=budget,
             max_connections=args.max_connections,
             attempts_per_unit=args.attempts_per_unit,
             local_docker_slots=args.max_sandboxes,
+            db=db,
+            run_id=run_id,
         )
     except RayUnavailable as error:
         raise UserError(str(error)) from None
+
+
+def url_for_nodes(store: Store) -> str | None:
+    """The store's URL as a process with another working directory opens it (a relative
+    SQLite path made absolute); None for an in-memory store no other process can see."""
+    from harness.store.database import is_memory_sqlite, sqlite_file
+
+    if is_memory_sqlite(store.url):
+        return None
+    path = sqlite_file(store.url)
+    return f"sqlite:///{path.resolve()}" if path is not None else store.url
 
 
 def worker_agent(args: argparse.Namespace, services: ModelServices) -> Agent:
@@ -214,7 +171,9 @@ def worker_agent(args: argparse.Namespace, services: ModelServices) -> Agent:
 
 
 def command_run(args: argparse.Namespace) -> int:
+    from harness.cli.images import image_options_from_args
     from harness.runner import RunConfigError, Runner, RunPlan
+    from harness.sandboxes.factory import HostRequirementError
 
     if args.k < 1:
         raise UserError("--k must be at least 1")
@@ -226,8 +185,13 @@ def command_run(args: argparse.Namespace) -> int:
         tasks = selection.tasks
         budget = build_budget(args)
         agent = build_agent(args, store, budget)
+        predicted = getattr(agent, "predictions", None)
+        if predicted is not None and not any(t.instance_id in predicted for t in tasks):
+            raise UserError(
+                f"none of the {len(predicted)} instances in the prediction files is among the "
+                f"{len(tasks)} tasks selected (e.g. {next(iter(predicted))}); check --dataset"
+            )
         run_id = args.run_id or default_run_id(args, agent)
-        budget.spent = model_dollars_spent(store, run_id)
         config = {
             "dataset": args.dataset,
             "instances": args.instances,
@@ -236,6 +200,7 @@ def command_run(args: argparse.Namespace) -> int:
             "predictions": args.predictions,
             "memory": args.memory,
             "cpus": args.cpus,
+            "images": image_options_from_args(args).record(),
             "split": args.split,
             "repo": args.repo,
             "limit": args.limit,
@@ -257,13 +222,18 @@ def command_run(args: argparse.Namespace) -> int:
             attempts_in_flight=args.attempts_in_flight,
             eval_sandboxes=args.eval_sandboxes,
         )
-        sandboxes = docker_sandbox_factory(args)
-        executor = build_executor(args, agent, sandboxes, budget)
-        runner = Runner(store, agent, sandboxes, plan, log=_eprint, executor=executor)
-        runner.on_finish = lambda: {"budget": budget.summary()}
+        from harness.sandboxes.factory import docker_sandboxes
+
+        sandboxes = docker_sandboxes(docker_options(args))
+        executor = build_executor(args, agent, sandboxes, budget, run_id, url_for_nodes(store))
+        runner = Runner(store, agent, sandboxes, plan, log=eprint, executor=executor)
+        runner.on_finish = lambda: {"budget": budget.summary(run_id)}
+        llm = getattr(agent, "llm", None)
+        if llm is not None:
+            runner.before_work = lambda: check_model_environment(llm)
         try:
             status = runner.run(tasks)
-        except RunConfigError as error:
+        except (RunConfigError, HostRequirementError) as error:
             raise UserError(str(error)) from None
         finally:
             executor.close()
@@ -272,10 +242,10 @@ def command_run(args: argparse.Namespace) -> int:
         store.close()
     print(render_json(report) if args.json else render_table(report))
     if status == "interrupted":
-        _eprint(f"interrupted: rerun the same command (run id {run_id}) to finish the work")
+        eprint(f"interrupted: rerun the same command (run id {run_id}) to finish the work")
         return 130
     if runner.stop_reason is not None:
-        _eprint(f"the run stopped early: {runner.stop_reason[1]}")
+        eprint(f"the run stopped early: {runner.stop_reason[1]}")
     return 0 if status == "finished" else 1
 
 
@@ -324,7 +294,8 @@ def parser() -> argparse.ArgumentParser:
     cli_swebench.add_dataset_arguments(run)
     run.add_argument(
         "--agent", default="mutation",
-        help="mutation (default, offline), replay, oneshot or bash (LLM agents, need --model)",
+        help="mutation (default, offline), replay, oneshot or bash (LLM agents, need --model), "
+        "or an import path module:factory of your own agent",
     )
     run.add_argument("--agent-config", help="agent definition YAML (default agents/<agent>.yaml)")
     llm = run.add_argument_group("LLM agents (oneshot, bash)")
@@ -392,15 +363,24 @@ def parser() -> argparse.ArgumentParser:
         help=f"dollars per vCPU-hour of sandbox compute (default {DEFAULT_VCPU_HOUR_DOLLARS})",
     )
     run.add_argument("--json", action="store_true", help="print the report as JSON")
+    from harness.cli import images as cli_images
+
+    cli_images.add_image_arguments(run)
     add_db(run)
     run.set_defaults(handler=command_run)
 
     show = commands.add_parser("show", help="one attempt: its trajectory, patch and verdict")
-    from harness.reports import show as show_module
+    from harness.cli import show as show_module
 
     show_module.add_arguments(show)
     add_db(show)
     show.set_defaults(handler=show_module.command_show)
+
+    doctor = commands.add_parser("doctor", help="check what this host has and lacks for a run")
+    from harness.cli import doctor as doctor_module
+
+    doctor_module.add_arguments(doctor)
+    doctor.set_defaults(handler=doctor_module.command_doctor)
 
     sandbox = commands.add_parser("sandbox", help="manage sandboxes and images")
     sandbox_commands = sandbox.add_subparsers(dest="sandbox_command", required=True)
@@ -420,13 +400,22 @@ def parser() -> argparse.ArgumentParser:
 
     cli_reports.register(commands)
     cli_swebench.register(commands)  # validate
+    cli_images.register(commands)  # images push
     return top
 
 
 def main(argv: list[str] | None = None) -> int:
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from harness.store.opening import describe
+
     args = parser().parse_args(argv)
     try:
         return args.handler(args)
-    except UserError as error:
-        _eprint(f"error: {error}")
+    except (UserError, StoreError) as error:
+        eprint(f"error: {error}")
+        return 2
+    except SQLAlchemyError as error:
+        # A store that opened but cannot be written or read (read-only file, server gone).
+        eprint(f"error: {describe(error, str(getattr(args, 'db', '')))}")
         return 2

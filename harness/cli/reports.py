@@ -7,20 +7,15 @@ import os
 import sys
 from pathlib import Path
 
+from harness.cli.errors import UserError
 from harness.store import DEFAULT_DB, Store
 
 FORMATS = ("table", "markdown", "json", "html")
 
 
-def _user_error(message: str) -> Exception:
-    from harness.cli import UserError
-
-    return UserError(message)
-
-
 def _open_store(db: str) -> Store:
     if "://" not in db and not Path(db).exists():
-        raise _user_error(f"no results store at {db}; run `python -m harness run` first or "
+        raise UserError(f"no results store at {db}; run `python -m harness run` first or "
                           "pass --db")
     return Store(db)
 
@@ -33,7 +28,7 @@ def _universe_from_tasks_file(path: str | None) -> list[str] | None:
     try:
         loaded = load_task_file(path)
     except (FileNotFoundError, ValueError) as error:
-        raise _user_error(f"--tasks {path}: {error}") from None
+        raise UserError(f"--tasks {path}: {error}") from None
     return [task.instance_id for task in loaded.tasks]
 
 
@@ -53,8 +48,9 @@ def load_runs(names: list[str], db: str, tasks_file: str | None = None) -> list:
                 if not looks_external(name):
                     try:
                         stored[name] = load_run(store, name)
+                        _note_suspicion(store, stored[name])
                     except UnknownRunError as error:
-                        raise _user_error(
+                        raise UserError(
                             f"{error}; an external result is named by an existing path or "
                             "file:PATH"
                         ) from None
@@ -72,8 +68,15 @@ def load_runs(names: list[str], db: str, tasks_file: str | None = None) -> list:
         try:
             runs.append(external_run(name, universe))
         except ExternalResultError as error:
-            raise _user_error(str(error)) from None
+            raise UserError(str(error)) from None
     return runs
+
+
+def _note_suspicion(store: Store, run) -> None:
+    from harness.reports.suspicion import summarize
+
+    resolved = {task.instance_id: task.c for task in run.tasks}
+    run.notes.extend(summarize(store, run.name, resolved).lines(sum(resolved.values())))
 
 
 def command_report(args: argparse.Namespace) -> int:
@@ -82,7 +85,7 @@ def command_report(args: argparse.Namespace) -> int:
     targets = tuple(t / 100 for t in args.target) if args.target else None
     for target in targets or ():
         if not 0 < target < 1:
-            raise _user_error("--target is a solve rate in percent, between 0 and 100")
+            raise UserError("--target is a solve rate in percent, between 0 and 100")
     runs = load_runs(args.runs, args.db, args.tasks)
     options = {"bootstrap_samples": args.bootstrap, "seed": args.seed}
     if targets:
@@ -137,7 +140,7 @@ def command_compare(args: argparse.Namespace) -> int:
             align_tasks=args.align, test=args.test, seed=args.seed,
         )
     except ComparisonError as error:
-        raise _user_error(str(error)) from None
+        raise UserError(str(error)) from None
     if args.json:
         import json
 
@@ -157,7 +160,7 @@ def command_compare(args: argparse.Namespace) -> int:
 
 
 def command_export(args: argparse.Namespace) -> int:
-    from harness.reports.export import export_run
+    from harness.reports.export import SuspiciousSelectionError, export_run
     from harness.reports.external import looks_external
     from harness.reports.rundata import UnknownRunError, load_run
     from harness.reports.selection import OracleSelectionError, check_selector
@@ -165,22 +168,25 @@ def command_export(args: argparse.Namespace) -> int:
     try:
         check_selector(args.select)
     except (OracleSelectionError, ValueError) as error:
-        raise _user_error(str(error)) from None
+        raise UserError(str(error)) from None
     if looks_external(args.run):
-        raise _user_error(f"{args.run} is a result file: only runs of the store have patches")
+        raise UserError(f"{args.run} is a result file: only runs of the store have patches")
     store = _open_store(args.db)
     try:
         try:
             run = load_run(store, args.run)
         except UnknownRunError as error:
-            raise _user_error(str(error)) from None
+            raise UserError(str(error)) from None
         out = Path(args.out) if args.out else Path("results") / "export" / args.run
         if out.exists() and any(out.iterdir()) and not args.force:
-            raise _user_error(f"{out} is not empty; choose another --out or pass --force")
-        result = export_run(
-            store, run, args.select, out, name=args.name, site=args.site, oss=args.oss,
-            model_name=args.model_name,
-        )
+            raise UserError(f"{out} is not empty; choose another --out or pass --force")
+        try:
+            result = export_run(
+                store, run, args.select, out, name=args.name, site=args.site, oss=args.oss,
+                model_name=args.model_name, allow_suspicious=args.allow_suspicious,
+            )
+        except SuspiciousSelectionError as error:
+            raise UserError(str(error)) from None
     finally:
         store.close()
     print(
@@ -192,6 +198,9 @@ def command_export(args: argparse.Namespace) -> int:
     print("submission checklist items this tool cannot check (see README.md in the package):")
     for item in result.checklist:
         print(f"  - {item}")
+    for instance_id, why in sorted(result.suspicious.items()):
+        print(f"warning: exported a suspicious patch for {instance_id}: {why[:200]}",
+              file=sys.stderr)
     if run.attempts_pending or run.infra_errors:
         print(
             f"warning: {run.attempts_pending} attempts await evaluation and {run.infra_errors} "
@@ -254,8 +263,10 @@ def register(commands: argparse._SubParsersAction) -> None:
                          help="smallest change in percentage points that counts (default 0)")
     compare.add_argument("--align", choices=("intersect",),
                          help="compare on the tasks both runs have")
-    compare.add_argument("--test", choices=("bootstrap", "mcnemar"), default="bootstrap",
-                         help="which test decides the verdict (default bootstrap)")
+    compare.add_argument("--test", choices=("permutation", "bootstrap", "mcnemar"),
+                         default="permutation",
+                         help="which test decides the verdict (default permutation: attempts "
+                              "re-dealt within each task)")
     compare.add_argument("--markdown", action="store_true",
                          help="print markdown; appended to $GITHUB_STEP_SUMMARY when set")
     compare.add_argument("--json", action="store_true")
@@ -278,5 +289,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     export.add_argument("--site", default="", help="project URL for metadata.yaml")
     export.add_argument("--oss", action="store_true", help="the system is open source")
     export.add_argument("--model-name", help="model_name_or_path of every prediction")
+    export.add_argument("--allow-suspicious", action="store_true",
+                        help="export chosen patches even when their evaluation is flagged as "
+                        "tampering with the tests (refused by default)")
     _add_db(export)
     export.set_defaults(handler=command_export)

@@ -10,21 +10,12 @@ import json
 import sys
 from pathlib import Path
 
+from harness.cli.errors import UserError, eprint
 from harness.store import DEFAULT_DB, Store
 from harness.tasks import Task, TaskFormatError
 from harness.validation import DEFAULT_REPEATS, Selection
 
 DEMO = "demo"
-
-
-def _eprint(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
-def _user_error(message: str) -> Exception:
-    from harness.cli import UserError
-
-    return UserError(message)
 
 
 def add_dataset_arguments(parser: argparse.ArgumentParser, default: str = DEMO) -> None:
@@ -61,9 +52,9 @@ def load_dataset_from_args(args: argparse.Namespace) -> list[Task]:
         try:
             loaded = load_dataset_tasks(args.dataset, getattr(args, "split", None))
         except (DatasetError, FileNotFoundError) as error:
-            raise _user_error(str(error)) from None
+            raise UserError(str(error)) from None
         for problem in loaded.problems:
-            _eprint(f"warning: {problem}")
+            eprint(f"warning: {problem}")
         tasks = loaded.tasks
     chosen = TaskFilter(
         instances=list(args.instances or []),
@@ -73,9 +64,9 @@ def load_dataset_from_args(args: argparse.Namespace) -> list[Task]:
     try:
         tasks = filter_tasks(tasks, chosen)
     except TaskFormatError as error:
-        raise _user_error(str(error)) from None
+        raise UserError(str(error)) from None
     if not tasks:
-        raise _user_error(f"no usable task in {args.dataset}")
+        raise UserError(f"no usable task in {args.dataset}")
     return tasks
 
 
@@ -96,11 +87,11 @@ def load_tasks_from_args(args: argparse.Namespace, store: Store | None = None) -
         if own:
             store.close()
     if selection.left_out:
-        _eprint(selection.summary())
+        eprint(selection.summary())
         for instance_id, reason in selection.left_out.items():
-            _eprint(f"  {instance_id}: {reason}")
+            eprint(f"  {instance_id}: {reason}")
     if not selection.tasks:
-        raise _user_error(
+        raise UserError(
             "every selected task failed validation; see `python -m harness validate`, or pass "
             "--include-unvalidated"
         )
@@ -132,6 +123,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     validate.add_argument("--memory", default="3g", help="memory limit per sandbox (default 3g)")
     validate.add_argument("--cpus", type=float, default=1.0, help="CPUs per sandbox (default 1)")
     validate.add_argument("--json", action="store_true", help="print the table as JSON")
+    from harness.cli import images as cli_images
+
+    cli_images.add_image_arguments(validate)
     validate.add_argument(
         "--db", default=str(DEFAULT_DB),
         help=f"SQLite file or any SQLAlchemy URL (default {DEFAULT_DB})",
@@ -143,7 +137,7 @@ def command_validate(args: argparse.Namespace) -> int:
     from harness.validation import save_validation, stored_validations, validate_task
 
     if args.repeats < 1:
-        raise _user_error("--repeats must be at least 1")
+        raise UserError("--repeats must be at least 1")
     args.include_unvalidated = True
     tasks = load_dataset_from_args(args)
     store = Store(args.db)
@@ -151,18 +145,28 @@ def command_validate(args: argparse.Namespace) -> int:
         done = {} if args.force else stored_validations(store, tasks)
         todo = [task for task in tasks if task.instance_id not in done]
         if done:
-            _eprint(f"{len(done)} task(s) already validated (--force redoes them)")
-        sandboxes = _docker(args)
+            eprint(f"{len(done)} task(s) already validated (--force redoes them)")
+        from harness.cli import docker_options
+        from harness.sandboxes.factory import HostRequirementError, docker_sandboxes
+
+        options = docker_options(args, log=lambda line: None)
+        sandboxes = docker_sandboxes(options)
+        if todo:
+            try:
+                sandboxes.preflight(todo)
+            except HostRequirementError as error:
+                raise UserError(str(error)) from None
+        pulled = sandboxes if options.images.mode != "build" else None
         for number, task in enumerate(todo, start=1):
-            _eprint(f"[{number}/{len(todo)}] validating {task.instance_id}")
-            spec_name, setup = sandboxes.setup(task)
+            eprint(f"[{number}/{len(todo)}] validating {task.instance_id}")
+            spec_name, setup = _spec_and_setup(task, pulled)
             result = validate_task(
                 task, sandboxes.prepare_image, sandboxes.start, setup, spec_name,
-                repeats=args.repeats, log=lambda line: _eprint(f"  {line}"),
+                repeats=args.repeats, log=lambda line: eprint(f"  {line}"),
             )
             save_validation(store, task, result, args.repeats)
             verdict = "valid" if result.valid else f"NOT valid: {result.reason}"
-            _eprint(f"  {task.instance_id}: {verdict} ({result.seconds:.0f} s)")
+            eprint(f"  {task.instance_id}: {verdict} ({result.seconds:.0f} s)")
         records = stored_validations(store, tasks)
     finally:
         store.close()
@@ -171,60 +175,26 @@ def command_validate(args: argparse.Namespace) -> int:
     return 0
 
 
-class _DockerSandboxes:
-    def __init__(self, args: argparse.Namespace) -> None:
-        self.args = args
-        self._client = None
-        self._repos = None
+def _spec_and_setup(task: Task, sandboxes=None):
+    """(spec name, test setup) of the task; on a prebuilt image of the official layout, the
+    official setup. `sandboxes` (a SandboxFactory) is asked first when images may be pulled."""
+    from harness.evaluation.evaluator import TestSetup
+    from harness.sandboxes.specs import SpecError, spec_for
 
-    def client(self):
-        if self._client is None:
-            import docker
-
-            try:
-                self._client = docker.from_env()
-                self._client.ping()
-            except Exception as error:
-                raise _user_error(
-                    f"cannot reach the Docker daemon ({error}); start Docker and retry"
-                ) from None
-        return self._client
-
-    def repos(self):
-        if self._repos is None:
-            from harness.repos import RepoSource
-
-            repos_dir = Path(self.args.repos_dir) if self.args.repos_dir else None
-            self._repos = RepoSource(repos_dir=repos_dir, cache_dir=Path(self.args.cache_dir))
-        return self._repos
-
-    def setup(self, task: Task):
-        from harness.evaluation.evaluator import TestSetup
-        from harness.sandboxes.specs import SpecError, spec_for
-
+    if sandboxes is not None and sandboxes.describe_image is not None:
         try:
-            spec = spec_for(task.repo, task.version)
-        except SpecError:
-            # Recorded as an environment failure by validate_task, through prepare_image.
+            # The image decides the setup (official layout or ours): resolve it first.
+            image = sandboxes.prepare_image(task)
+            if sandboxes.describe_image(image).source == "prebuilt":
+                return "prebuilt", sandboxes.test_setup(task)
+        except Exception:  # recorded as an environment failure by validate_task
             return "-", TestSetup("true", "pytest", 60.0)
-        return spec.name, TestSetup(spec.test_cmd, spec.log_parser, float(spec.test_timeout))
-
-    def prepare_image(self, task: Task) -> str:
-        from harness.sandboxes.images import prepare_instance_image
-
-        return prepare_instance_image(
-            self.client(), task, self.repos(), lambda line: None,
-        )
-
-    def start(self, image: str):
-        from harness.sandboxes.docker_sandbox import DockerSandbox, SandboxLimits
-
-        limits = SandboxLimits(memory=self.args.memory, cpus=self.args.cpus)
-        return DockerSandbox.start(self.client(), image, limits)
-
-
-def _docker(args: argparse.Namespace) -> _DockerSandboxes:
-    return _DockerSandboxes(args)
+    try:
+        spec = spec_for(task.repo, task.version)
+    except SpecError:
+        # Recorded as an environment failure by validate_task, through prepare_image.
+        return "-", TestSetup("true", "pytest", 60.0)
+    return spec.name, spec.test_setup()
 
 
 def render_table(rows) -> str:
@@ -276,12 +246,11 @@ def main(argv: list[str] | None = None) -> int:
     top = argparse.ArgumentParser(prog="python -m harness.cli.swebench")
     register(top.add_subparsers(dest="command", required=True))
     args = top.parse_args(argv)
-    from harness.cli import UserError
 
     try:
         return args.handler(args)
     except UserError as error:
-        _eprint(f"error: {error}")
+        eprint(f"error: {error}")
         return 2
 
 

@@ -68,6 +68,13 @@ class EvalScriptInputs:
     candidate_test_files: list[str]  # test-like files the candidate touched: restored
     test_cmd: str
     test_timeout: float
+    # Shell lines run first, e.g. activating a prebuilt image's conda env.
+    preamble: str = ""
+    # What the test command is given; None: test_targets(test_files).
+    targets: list[str] | None = None
+    # Where pytest writes its JUnit XML report (a random path, see harness.evaluation.junit);
+    # "" when the test command is not pytest.
+    junit_path: str = ""
 
 
 def build_eval_script(inputs: EvalScriptInputs) -> str:
@@ -85,11 +92,15 @@ fi"""
         for name, command in APPLY_METHODS
     )
     # The whole test command is under the timeout, shell syntax in it (`a && b`) included.
-    targets = " ".join(shlex.quote(path) for path in test_targets(inputs.test_files))
+    chosen = test_targets(inputs.test_files) if inputs.targets is None else inputs.targets
+    targets = " ".join(shlex.quote(path) for path in chosen)
+    if inputs.junit_path:
+        targets = f"--junitxml={shlex.quote(inputs.junit_path)} {targets}"
     timeout = max(1, int(inputs.test_timeout))
     return f"""#!/bin/sh
 # harness evaluation script: apply candidate, restore tests, apply test patch, run tests.
 set -u
+{inputs.preamble}
 mkdir -p {WORK}
 cd {TESTBED}
 git config --global --add safe.directory '*' 2>/dev/null || true

@@ -5,27 +5,31 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+from harness.evaluation import faults, junit
 from harness.evaluation.eval_script import (
     EXIT_PATCH_FAILED,
     EXIT_TEST_PATCH_FAILED,
     EXIT_TESTS_RAN,
     EXIT_TESTS_TIMED_OUT,
     TEST_OUTPUT,
+    WORK,
     EvalScriptInputs,
     build_eval_script,
     is_test_file,
 )
 from harness.evaluation.grading import Grade, grade
 from harness.evaluation.log_parsers import parser_for
+from harness.evaluation.oversize import MAX_PATCH_BYTES, is_refused, refusal_message
 from harness.evaluation.status import EvalStatus
+from harness.evaluation.tamper import FRAMEWORK_REPOS, scan_patch
 from harness.patches import touched_files
-from harness.sandboxes.base import Sandbox, SandboxError
+from harness.sandboxes.base import Sandbox, SandboxError, SandboxTimeout
 from harness.tasks import Task
 
-# Larger candidates are refused unapplied: no real fix is this big, and a huge text must not
-# reach the sandbox's disk or the store.
-MAX_PATCH_BYTES = 2_000_000
+__all__ = ["MAX_PATCH_BYTES", "EvaluationOutcome", "TestSetup", "evaluate"]
+
 MAX_TEST_OUTPUT_BYTES = 4_000_000
+MAX_JUNIT_BYTES = 20_000_000
 
 
 @dataclass(frozen=True)
@@ -37,6 +41,10 @@ class TestSetup:
     test_cmd: str
     log_parser: str
     test_timeout: float
+    # Prebuilt images: shell lines before anything else (conda activation), and the official
+    # test directives when they are not the test files themselves (None: the files).
+    preamble: str = ""
+    test_targets: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -49,6 +57,15 @@ class EvaluationOutcome:
     grade: Grade | None
     seconds: float
     compute_seconds: float
+    # Why the candidate looks like it tampers with the test run ("" when it does not): the
+    # verdict stands, the flag is shown beside it (see harness.evaluation.tamper and junit).
+    suspicion: str = ""
+    # What the candidate's code did to end the test run early, when it did.
+    fault: str = ""
+
+    @property
+    def suspicious(self) -> bool:
+        return bool(self.suspicion)
 
 
 def evaluate(
@@ -62,14 +79,23 @@ def evaluate(
 
     An empty patch is unresolved without running anything (as officially) unless `run_empty`,
     which validation uses to show the tests fail at the base commit.
-    Raises SandboxError when the sandbox itself fails (the caller retries elsewhere).
+    Raises SandboxError when the sandbox itself fails (the caller retries elsewhere); what
+    the candidate's code does to the sandbox's processes is its own `error`, never that.
     """
     started = time.monotonic()
     if not patch.strip() and not run_empty:
         return EvaluationOutcome(EvalStatus.EMPTY_PATCH, "", "", "", "empty patch", None, 0.0, 0.0)
-    if len(patch.encode("utf-8", "replace")) > MAX_PATCH_BYTES:
-        message = f"candidate patch is over {MAX_PATCH_BYTES} bytes: refused unapplied"
+    if is_refused(patch):
+        message = refusal_message(patch)
         return EvaluationOutcome(EvalStatus.PATCH_FAILED, "", "", "", message, None, 0.0, 0.0)
+    suspicions = scan_patch(patch, task.repo)
+    # The framework's own repository writes its report with the code under change: no
+    # independent signal there.
+    independent = task.repo not in FRAMEWORK_REPOS
+    report_path = (
+        junit.random_report_path(WORK)
+        if independent and junit.supports_junit(setup.test_cmd, setup.log_parser) else ""
+    )
 
     compute_before = sandbox.compute_seconds
     script = build_eval_script(
@@ -80,10 +106,23 @@ def evaluate(
             candidate_test_files=[path for path in touched_files(patch) if is_test_file(path)],
             test_cmd=setup.test_cmd,
             test_timeout=setup.test_timeout,
+            preamble=setup.preamble,
+            targets=None if setup.test_targets is None else list(setup.test_targets),
+            junit_path=report_path,
         )
     )
     sandbox.reset()
-    result = sandbox.exec("sh -s", timeout=setup.test_timeout + 120, stdin=script)
+    fault = ""
+    try:
+        result = sandbox.exec("sh -s", timeout=setup.test_timeout + 120, stdin=script)
+    except SandboxTimeout as error:
+        # Only processes that defeat the in-sandbox timeouts (stopped, or the timeout itself
+        # killed) outlive the host's deadline: the candidate's doing, graded as a timeout.
+        return EvaluationOutcome(
+            EvalStatus.TIMEOUT, "", script, "", str(error), None, time.monotonic() - started,
+            sandbox.compute_seconds - compute_before, "; ".join(suspicions),
+            f"the evaluation outlived its host deadline: {error}",
+        )
     log = result.stderr
     apply_method = _apply_method(log)
 
@@ -100,13 +139,24 @@ def evaluate(
         expected = [*task.FAIL_TO_PASS, *task.PASS_TO_PASS]
         statuses = parser_for(setup.log_parser)(test_output, expected)
         graded = grade(statuses, task.FAIL_TO_PASS, task.PASS_TO_PASS)
+        if report_path:
+            contradiction = junit.disagreement(
+                statuses, _read_report(sandbox, report_path), expected
+            )
+            if contradiction:
+                suspicions.append(contradiction)
         if result.exit_code == EXIT_TESTS_TIMED_OUT:
             # A run cut short is an error whatever it printed before: never a pass.
             status = EvalStatus.TIMEOUT
         elif not statuses:
             status = EvalStatus.ERROR
+            fault = faults.no_tests_fault(log)
         else:
             status = EvalStatus.RESOLVED if graded.resolved else EvalStatus.UNRESOLVED
+    elif faults.signal_name(result.exit_code) and faults.sandbox_alive(sandbox):
+        status = EvalStatus.ERROR
+        fault = faults.killed_script_fault(result.exit_code)
+        test_output = _read_test_output(sandbox)
     else:
         raise SandboxError(
             f"evaluation script ended with unexpected exit code {result.exit_code}: "
@@ -121,6 +171,8 @@ def evaluate(
         grade=graded,
         seconds=time.monotonic() - started,
         compute_seconds=sandbox.compute_seconds - compute_before,
+        suspicion="; ".join(suspicions),
+        fault=fault,
     )
 
 
@@ -129,6 +181,15 @@ def _apply_method(log: str) -> str:
         if line.startswith("apply-method: "):
             return line.removeprefix("apply-method: ").strip()
     return ""
+
+
+def _read_report(sandbox: Sandbox, path: str) -> str | None:
+    try:
+        return sandbox.read_file(path, max_bytes=MAX_JUNIT_BYTES).decode("utf-8", "replace")
+    except (FileNotFoundError, IsADirectoryError):
+        return None
+    except ValueError:
+        return "<report over the size cap>"
 
 
 def _read_test_output(sandbox: Sandbox) -> str:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 
+from harness.evaluation.django_log import parse_django_log
 from harness.evaluation.status import TestStatus
 
 LogParser = Callable[[str, Iterable[str]], dict[str, TestStatus]]
@@ -119,6 +120,7 @@ def parse_sympy_log(output: str, expected: Iterable[str] = ()) -> dict[str, Test
 
 
 PARSERS: dict[str, LogParser] = {
+    "django": parse_django_log,
     "pytest": parse_pytest_log,
     "pytest_options": parse_pytest_options_log,
     "sympy": parse_sympy_log,

@@ -13,18 +13,15 @@ from dataclasses import dataclass, replace
 from typing import Protocol
 
 from harness.agents.base import Candidate
-from harness.evaluation.evaluator import EvaluationOutcome, TestSetup
-from harness.sandboxes.base import Sandbox
+from harness.evaluation.evaluator import EvaluationOutcome
+from harness.sandboxes.factory import SandboxFactory
+from harness.sandboxes.image_names import ImageIdentity
 from harness.tasks import Task
 
-
-@dataclass
-class SandboxFactory:
-    """Everything needed to get sandboxes for a task; kept apart so tests can swap backends."""
-
-    prepare_image: Callable[[Task], str]
-    start: Callable[[str], Sandbox]
-    test_setup: Callable[[Task], TestSetup]
+__all__ = [
+    "AttemptMade", "AttemptSpec", "BudgetStopped", "Evaluated", "Event", "Executor", "Note",
+    "PendingEvaluation", "SandboxFactory", "StopRun", "Unit", "UnitFailed", "UnitStarted",
+]
 
 
 @dataclass(frozen=True)
@@ -54,6 +51,7 @@ class Unit:
     evaluated: frozenset[str]
     attempts_in_flight: int = 1
     eval_sandboxes: int = 1
+    run_id: str | None = None  # the run the attempts' spend is charged to
 
     def chunks(self, size: int) -> list[Unit]:
         """The unit cut into units of at most `size` attempts; the pending evaluations go
@@ -98,6 +96,8 @@ class Evaluated:
     patch: str
     outcome: EvaluationOutcome
     charged_index: int
+    # Where the image graded in came from (prebuilt or built, name, digest), as its node saw it.
+    image: ImageIdentity | None = None
 
 
 @dataclass(frozen=True)
@@ -114,6 +114,16 @@ class StopRun:
 
 
 @dataclass(frozen=True)
+class BudgetStopped:
+    """A task's (scope "instance") or an attempt's (scope "attempt") budget stopped some work;
+    the run goes on with the rest. Scope "run" is a StopRun instead."""
+
+    task_id: int
+    scope: str
+    message: str
+
+
+@dataclass(frozen=True)
 class UnitFailed:
     """The unit could not go on (e.g. its image failed to build); what it reported stands."""
 
@@ -121,7 +131,7 @@ class UnitFailed:
     message: str
 
 
-Event = UnitStarted | AttemptMade | Evaluated | Note | StopRun | UnitFailed
+Event = UnitStarted | AttemptMade | Evaluated | Note | StopRun | BudgetStopped | UnitFailed
 
 
 class Executor(Protocol):

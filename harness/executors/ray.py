@@ -7,7 +7,8 @@ node's cache, a registry, or a build), does its work and returns its events; the
 them. A node that dies mid-unit loses that unit's work: Ray runs the unit again elsewhere and the
 store's unique keys make whatever arrives twice harmless.
 
-Model calls from every node share one connection limit and one budget ledger (ray_gate).
+Model calls from every node share one connection limit and one budget, whose ledger of spend
+the gate writes to the run's store (ray_gate).
 """
 
 from __future__ import annotations
@@ -78,6 +79,8 @@ class RayExecutor:
     budget: Budget
     max_connections: int
     attempts_per_unit: int | None = None
+    db: str | None = None  # the run's store, where the gate writes the ledger of spend
+    run_id: str | None = None
     _gate: Any = None
     _connected_here: bool = False
 
@@ -85,10 +88,11 @@ class RayExecutor:
     def connect(
         cls, address: str | None, agent_recipe: AgentRecipe, sandbox_recipe: SandboxRecipe,
         budget: Budget, max_connections: int = 8, attempts_per_unit: int | None = None,
-        local_docker_slots: int = 1,
+        local_docker_slots: int = 1, db: str | None = None, run_id: str | None = None,
     ) -> RayExecutor:
         """Joins the cluster at `address` ("auto", "HOST:PORT"), or with None starts a private
-        one-node cluster on this machine with `local_docker_slots` units at once."""
+        one-node cluster on this machine with `local_docker_slots` units at once. `db` is the
+        run's store URL (the gate, on this node, writes the ledger there)."""
         if address is None:
             # A private one-node cluster: Ray's own switch for a single machine keeps every
             # address on loopback (it must be set before Ray is imported).
@@ -125,7 +129,8 @@ class RayExecutor:
                 "no node of the Ray cluster advertises a `docker` resource; start each Docker "
                 "host with ray start --resources '{\"docker\": N}'"
             )
-        executor = cls(agent_recipe, sandbox_recipe, budget, max_connections, attempts_per_unit)
+        executor = cls(agent_recipe, sandbox_recipe, budget, max_connections, attempts_per_unit,
+                       db, run_id)
         executor._connected_here = connected_here
         executor._gate = executor._start_gate()
         return executor
@@ -143,7 +148,7 @@ class RayExecutor:
         budget = self.budget
         return actor.remote(
             self.max_connections, budget.max_cost, budget.per_instance, budget.per_attempt,
-            budget.spent,
+            self.db,
         )
 
     def execute(
@@ -205,7 +210,7 @@ class RayExecutor:
 
         from harness.executors.ray_gate import absorb_summary
 
-        absorb_summary(self.budget, ray.get(self._gate.summary.remote()))
+        absorb_summary(self.budget, ray.get(self._gate.summary.remote(self.run_id)))
 
     def close(self) -> None:
         import ray

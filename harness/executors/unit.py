@@ -16,9 +16,11 @@ from contextlib import contextmanager
 
 from harness.agents.base import Agent, AttemptContext, AttemptError, Candidate
 from harness.evaluation.evaluator import EvaluationOutcome, TestSetup, evaluate
+from harness.evaluation.oversize import is_refused
 from harness.executors.base import (
     AttemptMade,
     AttemptSpec,
+    BudgetStopped,
     Evaluated,
     Event,
     Note,
@@ -33,6 +35,7 @@ from harness.models.budget import BudgetExhausted
 from harness.models.llm import ModelFatalError
 from harness.patches import patch_hash
 from harness.sandboxes.base import Sandbox, SandboxError
+from harness.sandboxes.image_names import ImageIdentity
 
 # Tries of one attempt or evaluation on a fresh sandbox before it is recorded as an
 # infrastructure error (and left for the next invocation).
@@ -149,6 +152,9 @@ class UnitWorker:
         self.agent_pool: SandboxPool | None = None
         self.eval_pool: SandboxPool | None = None
         self.setup: TestSetup | None = None
+        self.image: ImageIdentity | None = None
+        # Indices started here: an attempt's `upcoming` are the unit's indices not yet begun.
+        self._begun: set[int] = set()
 
     def emit(self, event: Event) -> None:
         with self._emit_lock:
@@ -162,6 +168,8 @@ class UnitWorker:
         try:
             image = self.factory.prepare_image(unit.task)
             self.setup = self.factory.test_setup(unit.task)
+            if self.factory.describe_image is not None:
+                self.image = self.factory.describe_image(image)
             self.emit(UnitStarted(unit.task_id))
 
             def start() -> Sandbox:
@@ -193,6 +201,10 @@ class UnitWorker:
             return
         self.emit(made)
         candidate = made.candidate
+        if candidate.error is AttemptError.BUDGET_CUT:
+            self._budget_stopped(candidate.details.get("budget_scope", "run"),
+                                 candidate.error_message)
+            return
         if candidate.error is AttemptError.INFRA:
             return
         digest = patch_hash(candidate.patch)
@@ -201,7 +213,14 @@ class UnitWorker:
 
     def _make(self, spec: AttemptSpec) -> AttemptMade | None:
         agent, task = self.agent, self.unit.task
-        context = AttemptContext(task=task.view(), index=spec.index, seed=spec.seed)
+        with self._claim_lock:
+            self._begun.add(spec.index)
+            upcoming = (spec.index,) + tuple(
+                other.index for other in self.unit.attempts
+                if other.index > spec.index and other.index not in self._begun
+            )
+        context = AttemptContext(task=task.view(), index=spec.index, seed=spec.seed,
+                                 run_id=self.unit.run_id, upcoming=upcoming)
         candidate: Candidate | None = None
         compute = 0.0
         started = time.monotonic()
@@ -225,12 +244,7 @@ class UnitWorker:
                 last_error = f"{type(error).__name__}: {error}"
             except BudgetExhausted as error:
                 # Raised only before anything was spent on this attempt: nothing to report.
-                if error.scope == "instance":
-                    if not self.task_stopped:
-                        self.emit(Note(f"{task.instance_id}: {error}"))
-                    self.task_stopped = True
-                else:
-                    self.emit(StopRun("budget_exhausted", str(error)))
+                self._budget_stopped(error.scope, str(error))
                 return None
             except ModelFatalError as error:
                 self.emit(StopRun("model_error", str(error)))
@@ -242,6 +256,14 @@ class UnitWorker:
             self.unit.task_id, spec.index, spec.seed, candidate, compute,
             time.monotonic() - started,
         )
+
+    def _budget_stopped(self, scope: str, message: str) -> None:
+        if scope == "run":
+            self.emit(StopRun("budget_exhausted", message))
+            return
+        if scope == "instance":
+            self.task_stopped = True  # this task's remaining attempts are not made
+        self.emit(BudgetStopped(self.unit.task_id, scope, message))
 
     # --- evaluations -----------------------------------------------------------------------
 
@@ -265,13 +287,14 @@ class UnitWorker:
             with self._claim_lock:
                 self._claimed.discard(digest)
             return
-        self.emit(Evaluated(self.unit.task_id, digest, patch, outcome, index))
+        self.emit(Evaluated(self.unit.task_id, digest, patch, outcome, index, self.image))
 
     def _evaluate_with_retries(self, patch: str) -> EvaluationOutcome | None:
         assert self.eval_pool is not None and self.setup is not None
         task = self.unit.task
-        if not patch.strip():
-            # The empty patch is graded without running anything: no sandbox needed.
+        if not patch.strip() or is_refused(patch):
+            # The empty patch, and one refused for its size, are graded without running
+            # anything: no sandbox needed.
             return evaluate(task, patch, None, self.setup)  # type: ignore[arg-type]
         last_error = ""
         for _ in range(INFRA_TRIES):

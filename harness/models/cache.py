@@ -12,8 +12,6 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
-
 from harness.store import ModelResponseRecord, Store
 
 
@@ -46,20 +44,19 @@ class ResponseCache:
         self.store = store
 
     def get(self, key: str) -> StoredResponse | None:
-        with self.store.reading() as session:
-            row = session.get(ModelResponseRecord, key)
-            if row is None:
-                return None
-            return StoredResponse(
-                texts=list(row.texts),
-                finish_reasons=list(row.finish_reasons),
-                input_tokens=row.input_tokens,
-                output_tokens=row.output_tokens,
-                cache_read_tokens=row.cache_read_tokens,
-                cache_write_tokens=row.cache_write_tokens,
-                dollars=row.dollars,
-                seconds=row.seconds,
-            )
+        row = self.store.response(key)
+        if row is None:
+            return None
+        return StoredResponse(
+            texts=list(row.texts),
+            finish_reasons=list(row.finish_reasons),
+            input_tokens=row.input_tokens,
+            output_tokens=row.output_tokens,
+            cache_read_tokens=row.cache_read_tokens,
+            cache_write_tokens=row.cache_write_tokens,
+            dollars=row.dollars,
+            seconds=row.seconds,
+        )
 
     def put(
         self, key: str, model: str, n: int, sample: str, params: dict[str, Any],
@@ -73,8 +70,5 @@ class ResponseCache:
             cache_write_tokens=response.cache_write_tokens,
             dollars=response.dollars, seconds=response.seconds,
         )
-        try:
-            with self.store.writing() as session:
-                session.add(record)
-        except IntegrityError:
-            pass  # another worker stored the same call meanwhile: either answer will do
+        # False when another worker stored the same call meanwhile: either answer will do.
+        self.store.add_response(record)

@@ -16,6 +16,7 @@ Failures come in three kinds, so callers know what to do with them:
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import random
 import time
@@ -23,8 +24,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness.models._litellm import litellm_module
+from harness.models.backoff import gate_for
 from harness.models.budget import AttemptBudget
 from harness.models.cache import ResponseCache, StoredResponse, cache_key
+from harness.models.ledger import CallEntry
 from harness.models.limits import ConnectionLimiter
 from harness.models.pricing import Price
 
@@ -55,6 +58,10 @@ class RetryPolicy:
     tries: int = 6
     first_wait: float = 1.0
     max_wait: float = 60.0
+    # The shared circuit breaker (harness.models.backoff): failures in a row at one endpoint
+    # before every worker pauses, and for how long at least.
+    breaker_after: int = 5
+    breaker_wait: float = 30.0
 
     def wait(self, attempt: int, error: BaseException) -> float:
         suggested = _retry_after(error)
@@ -82,6 +89,8 @@ class Completion:
     model_seconds: float
     tries: int = 1
     usage_estimated: bool = False
+    # The call's row in the ledger of spend (None when no budget, hence no ledger, was given).
+    call_id: int | None = None
 
     @property
     def text(self) -> str:
@@ -189,6 +198,9 @@ class LLM:
         self.retry = retry or RetryPolicy()
         self.timeout = timeout
         self._api_key: str | None = None
+        # One backoff per endpoint, shared with every other LLM of the process that calls it.
+        endpoint = api_base or model.split("/", 1)[0]
+        self.gate = gate_for(endpoint, self.retry.breaker_after, self.retry.breaker_wait)
 
     def check_environment(self) -> None:
         """Fails early, saying which variable to set, when litellm lacks a key it needs."""
@@ -225,23 +237,37 @@ class LLM:
         sample: str | int = 0,
         budget: AttemptBudget | None = None,
         use_cache: bool = True,
+        serves: list[int] | None = None,
     ) -> Completion:
         """One call for `n` answers. `sample` tells repeated samples of one prompt apart in
-        the response cache. Checks the budget first (raising BudgetExhausted)."""
+        the response cache; `serves` names the attempt index each answer is for (default:
+        the budget's attempt). Checks the budget first (raising BudgetExhausted). Every call,
+        try and cache hit is written to the budget's ledger."""
         params = {key: value for key, value in self.params.items() if key not in _NOT_IN_KEY}
         if n > 1:
             params["n"] = n
         key = cache_key(self.model, messages, params, n, str(sample))
+        if serves is None:
+            serves = [budget.index] if budget is not None else []
         if budget is not None:
             budget.check()
         if self.cache is not None and use_cache:
             stored = self.cache.get(key)
             if stored is not None:
                 completion = self._from_stored(stored)
+                call_id = self._record(budget, CallEntry(
+                    **self._where(budget, serves, len(completion.texts)), n=n,
+                    samples=len(completion.texts), outcome="cached",
+                    input_tokens=completion.input_tokens,
+                    output_tokens=completion.output_tokens,
+                    cache_read_tokens=completion.cache_read_tokens,
+                    cache_write_tokens=completion.cache_write_tokens, dollars=0.0,
+                    dollars_when_made=completion.dollars_if_uncached, cache_key=key,
+                ))
                 if budget is not None:
                     budget.call_ended(0.0, cached=True)
-                return completion
-        completion = self._call(messages, params, budget)
+                return dataclasses.replace(completion, call_id=call_id)
+        completion = self._call(messages, params, budget, key, n, serves)
         if self.cache is not None and completion.texts:
             self.cache.put(
                 key, self.model, n, str(sample), params,
@@ -255,6 +281,21 @@ class LLM:
                 ),
             )
         return completion
+
+    def _where(self, budget: AttemptBudget | None, serves: list[int],
+               samples: int) -> dict[str, Any]:
+        return {
+            "run_id": budget.run_id if budget is not None else None,
+            "instance_id": budget.instance_id if budget is not None else "",
+            "model": self.model,
+            "attempt_indices": list(serves[:samples]) if samples else list(serves),
+        }
+
+    @staticmethod
+    def _record(budget: AttemptBudget | None, entry: CallEntry) -> int | None:
+        if budget is None:
+            return None
+        return budget.budget.ledger.record(entry)
 
     def _from_stored(self, stored: StoredResponse) -> Completion:
         # Priced with today's table, so "would have cost" matches what a fresh call costs.
@@ -272,7 +313,7 @@ class LLM:
 
     def _call(
         self, messages: list[dict[str, Any]], params: dict[str, Any],
-        budget: AttemptBudget | None,
+        budget: AttemptBudget | None, key: str, n: int, serves: list[int],
     ) -> Completion:
         litellm = litellm_module()
         kwargs: dict[str, Any] = dict(params)
@@ -283,35 +324,59 @@ class LLM:
             kwargs["api_key"] = self._api_key
         waited = 0.0
         last: ModelError | None = None
-        last_error: BaseException | None = None
         for attempt in range(self.retry.tries):
-            if last_error is not None:
-                time.sleep(self.retry.wait(attempt - 1, last_error))
+            # Every worker calling this endpoint waits out the same pause.
+            self.gate.wait_turn()
             with self.limiter.slot():
-                # Checked again once a slot is free: others may have spent the budget while
-                # this call queued.
+                # A pause may have begun while this call queued for a slot.
+                self.gate.wait_turn()
+                # Checked once a slot is free: others may have spent the budget while this
+                # call queued. The check and counting the call in flight are one step.
                 if budget is not None:
-                    budget.check()
-                    budget.call_started()
+                    budget.begin_call()
                 started = time.monotonic()
                 try:
                     response = litellm.completion(**kwargs)
                 except Exception as error:  # litellm raises many types; classify sorts them
-                    waited += time.monotonic() - started
+                    seconds = time.monotonic() - started
+                    waited += seconds
                     if budget is not None:
                         budget.call_failed()
+                    self._record(budget, CallEntry(
+                        **self._where(budget, serves, 0), n=n, samples=0, outcome="error",
+                        http_status=getattr(error, "status_code", None), cache_key=key,
+                        seconds=seconds,
+                    ))
                     last = classify(error, self.model)
-                    last_error = error
                     if not isinstance(last, TransientModelError):
                         raise last from None
+                    status = getattr(error, "status_code", None)
+                    pause = self.retry.wait(attempt, error)
+                    if isinstance(status, int) and (status == 429 or status >= 500):
+                        # The endpoint says it is overloaded: every worker backs off.
+                        self.gate.failed(_retry_after(error), pause, status)
+                    elif attempt + 1 < self.retry.tries:
+                        time.sleep(pause)  # a timeout or lost connection: this call only
                     continue
                 waited += time.monotonic() - started
-                # Charged before the slot is given up: a call queued for it must see this
-                # spend when it checks the budget (else one more call slips past the limit).
+                self.gate.succeeded()
                 completion = self._completion(response, messages, waited, attempt + 1)
+                # Written to the ledger before the connection slot is given back, so a call
+                # counts as in flight until the budgets can see what it cost: the overshoot
+                # of a dollar limit stays within --max-connections calls.
+                call_id = self._record(budget, CallEntry(
+                    **self._where(budget, serves, len(completion.texts)), n=n,
+                    samples=len(completion.texts), outcome="ok",
+                    input_tokens=completion.input_tokens,
+                    output_tokens=completion.output_tokens,
+                    cache_read_tokens=completion.cache_read_tokens,
+                    cache_write_tokens=completion.cache_write_tokens,
+                    dollars=completion.dollars, cache_key=key,
+                    seconds=completion.model_seconds,
+                ))
                 if budget is not None:
                     budget.call_ended(completion.dollars, cached=False)
-            return completion
+            return dataclasses.replace(completion, call_id=call_id)
         assert last is not None
         raise TransientModelError(
             f"{self.model}: gave up after {self.retry.tries} tries; last error: {last}"

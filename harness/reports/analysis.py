@@ -14,6 +14,7 @@ from harness.reports.metrics import bootstrap_means, ks_for, pass_at_k_matrix, p
 from harness.reports.rundata import RunData
 from harness.reports.scaling import NoFit, ScalingFit, fit_curve
 from harness.reports.selection import SELECTORS, VOTE_SAMPLES, selection_matrix
+from harness.reports.spend_text import spend_lines
 
 DEFAULT_TARGETS = (0.5, 0.75, 0.9)
 
@@ -49,6 +50,9 @@ class RunAnalysis:
     selections: dict[str, Curve]
     dollars: list[float] | None  # expected spend of k attempts on every task; None: unknown
     dollars_per_round: float | None
+    # Dollars at each k had the samples answered from the response cache been paid for now (what
+    # they cost when made); None when no answer came from the cache.
+    dollars_when_made: list[float] | None
     repos: list[RepoRow]
     fit: ScalingFit | NoFit
     measured_curve: list[float]  # oracle at every k = 1..max_k (for plots)
@@ -88,11 +92,12 @@ def analyze(
                 f"task {task.instance_id} has no counted attempt and is left out"
                 + (f": {task.error}" if task.error else "")
             )
-    if run.attempts_pending or run.infra_errors:
+    if run.attempts_pending or run.infra_errors or run.budget_cut:
         notes.append(
             f"not counted: {run.attempts_pending} attempts awaiting evaluation, "
-            f"{run.infra_errors} infrastructure errors"
+            f"{run.infra_errors} infrastructure errors, {run.budget_cut} cut short by a budget"
         )
+    notes += spend_lines(run.spend)
     max_k = run.max_k
     ks = ks_for(max_k)
     if not tasks or not ks:
@@ -101,7 +106,8 @@ def analyze(
             name=run.name, agent=run.agent, external=run.external,
             k_requested=run.k_requested, tasks_total=len(run.tasks), tasks_counted=0,
             solved_at_least_once=0, ks=[], oracle=empty, selections={}, dollars=None,
-            dollars_per_round=None, repos=[], fit=NoFit("no evaluated attempts yet"),
+            dollars_per_round=None, dollars_when_made=None, repos=[],
+            fit=NoFit("no evaluated attempts yet"),
             measured_curve=[], level=level, bootstrap_samples=bootstrap_samples,
             vote_samples=vote_samples, seed=seed, notes=notes,
         )
@@ -130,6 +136,13 @@ def analyze(
     if run.dollars_known and not run.external:
         per_round = float(sum(t.dollars.sum() / t.n for t in tasks))
         dollars = [k * per_round for k in ks]
+    dollars_when_made = None
+    if dollars is not None and run.cached_by_attempt:
+        cached_per_round = sum(
+            sum(run.cached_by_attempt.get(attempt, 0.0) for attempt in t.attempt_ids) / t.n
+            for t in tasks
+        )
+        dollars_when_made = [k * (per_round + cached_per_round) for k in ks]
     if not run.dollars_known and not run.external:
         notes.append("some attempts have no known model price: dollars are shown as unknown")
 
@@ -155,7 +168,7 @@ def analyze(
         tasks_total=len(run.tasks), tasks_counted=len(tasks),
         solved_at_least_once=int((cs > 0).sum()), ks=ks, oracle=curves["oracle"],
         selections={m: curves[m] for m in SELECTORS}, dollars=dollars,
-        dollars_per_round=per_round, repos=repos, fit=fit,
+        dollars_per_round=per_round, dollars_when_made=dollars_when_made, repos=repos, fit=fit,
         measured_curve=[float(v) for v in every_k.mean(axis=0)], level=level,
         bootstrap_samples=bootstrap_samples, vote_samples=vote_samples, seed=seed, notes=notes,
     )

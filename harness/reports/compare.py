@@ -1,11 +1,25 @@
 """Paired comparison of two runs on the same tasks: the CI gate for agent prompts.
 
 Per task, solved-at-k is the task's unbiased pass@k in each run. The change in solve rate is
-the mean of the per-task differences, with a percentile interval from a paired bootstrap over
-tasks (both runs resampled with the same tasks). Beside it, McNemar's exact test on a yes/no
-per task: pass@k rounded at 0.5 ("solved at k"); at k = n this is "solved at least once", at
-n = 1 the task's one outcome. The verdict uses the bootstrap interval unless told to use
-McNemar (`test="mcnemar"`):
+the mean of the per-task differences.
+
+Two runs of one unchanged agent differ by sampling noise at two levels: which tasks were
+drawn, and, within each task, which of its attempts happened to succeed. A bootstrap over
+tasks alone ignores the second and calls noise a regression on small task sets. So the
+verdict comes from a stratified permutation test (`test="permutation"`, the default): under
+"no change" the attempts of both runs on one task are exchangeable, so each task's successes
+are re-dealt at random between the runs (keeping each run's attempt count), many times, and
+the p-value is the share of re-deals whose change is at least as large as the one seen. Its
+false-alarm rate is at most alpha by construction (benchmarks/compare_false_alarm.py
+measures it). The interval shown is a two-level bootstrap: tasks, then attempts within each
+task.
+
+When the counts cannot give a p-value below alpha whatever the runs did (one task, few
+attempts), the verdict is "too few tasks or attempts", never a guess; the smallest change
+the comparison could detect is always reported.
+
+McNemar's exact test on a yes/no per task (pass@k >= 0.5) and the two-level bootstrap
+interval can decide instead (`test="mcnemar"`, `test="bootstrap"`):
 
 - regressed: the change is significantly below zero and at least `min_effect` in size;
 - improved: the change is significantly above zero and at least `min_effect` in size;
@@ -21,10 +35,12 @@ from typing import Any
 
 import numpy as np
 
-from harness.reports.metrics import bootstrap_means, pass_at_k_matrix, percentile_interval
+from harness.reports.metrics import pass_at_k_matrix, pass_at_k_table, percentile_interval
 from harness.reports.rundata import RunData
 
 REGRESSED, IMPROVED, NO_CHANGE = "regressed", "improved", "no detectable change"
+TOO_FEW = "too few tasks or attempts"
+TESTS = ("permutation", "bootstrap", "mcnemar")
 
 
 class ComparisonError(ValueError):
@@ -70,6 +86,11 @@ class Comparison:
     bootstrap_samples: int
     tasks: list[TaskDelta]
     notes: list[str] = field(default_factory=list)
+    p_permutation: float = 1.0
+    # The smallest p-value these per-task counts can give, and the smallest change (in solve
+    # rate, 0..1) that would be significant at alpha: what the comparison can detect.
+    p_smallest: float = 0.0
+    detectable: float = 0.0
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -145,12 +166,12 @@ def compare_runs(
     alpha: float = 0.05,
     min_effect: float = 0.0,
     align_tasks: str | None = None,
-    test: str = "bootstrap",
+    test: str = "permutation",
     samples: int = 10000,
     seed: int = 0,
 ) -> Comparison:
-    if test not in ("bootstrap", "mcnemar"):
-        raise ComparisonError(f"unknown test {test!r}: bootstrap or mcnemar")
+    if test not in TESTS:
+        raise ComparisonError(f"unknown test {test!r}: {', '.join(TESTS)}")
     if not 0 < alpha < 1:
         raise ComparisonError("--alpha must be between 0 and 1")
     ids, notes = align(baseline, candidate, align_tasks)
@@ -159,18 +180,23 @@ def compare_runs(
         {t.instance_id: t for t in run.counted} for run in (baseline, candidate)
     ]
     rates = []
+    counts = []
     for tasks in by_id:
         chosen = [tasks[i] for i in ids]
-        rates.append(
-            pass_at_k_matrix([t.n for t in chosen], [t.c for t in chosen], [k])[:, 0]
-        )
+        ns, cs = np.array([t.n for t in chosen]), np.array([t.c for t in chosen])
+        counts.append((ns, cs))
+        rates.append(pass_at_k_matrix(ns, cs, [k])[:, 0])
     base, cand = rates
     differences = cand - base
-    draws = bootstrap_means(differences, samples=samples, seed=seed)[:, 0]
+    rng = np.random.default_rng(seed)
+    draws = two_level_bootstrap(counts[0], counts[1], k, samples, rng)
     low, high = (float(v) for v in percentile_interval(draws, 1 - alpha))
     p_boot = float(min(1.0, 2 * min((draws <= 0).mean(), (draws >= 0).mean())))
     if np.all(differences == 0):
         p_boot = 1.0
+    null = permutation_null(counts[0], counts[1], k, samples, rng)
+    observed = float(differences.mean())
+    p_perm, p_smallest, detectable = permutation_summary(null, observed, alpha)
     deltas = [
         TaskDelta(i, by_id[0][i].repo, float(b), float(c), bool(b >= 0.5), bool(c >= 0.5))
         for i, b, c in zip(ids, base, cand, strict=True)
@@ -182,7 +208,7 @@ def compare_runs(
     if test == "bootstrap":
         below, above = high < 0, low > 0
     else:
-        significant = p_mcnemar < alpha
+        significant = (p_mcnemar if test == "mcnemar" else p_perm) < alpha
         below, above = significant and delta < 0, significant and delta > 0
     if below and delta <= -min_effect:
         verdict = REGRESSED
@@ -190,14 +216,81 @@ def compare_runs(
         verdict = IMPROVED
     else:
         verdict = NO_CHANGE
+    # A null with no spread (every re-deal gives the same solve rates) is no noise and no
+    # change: nothing to refuse.
+    if test == "permutation" and p_smallest >= alpha and detectable > 0:
+        verdict = TOO_FEW
+        notes = [*notes, (
+            f"too few tasks or attempts to detect any change at alpha {alpha}: the smallest "
+            f"p-value {len(ids)} tasks with these attempt counts can give is "
+            f"{p_smallest:.3f}; add tasks or attempts"
+        )]
+    elif min_effect > 0 and detectable > min_effect and verdict == NO_CHANGE:
+        notes = [*notes, (
+            f"too few tasks or attempts to detect a change of {100 * min_effect:.1f} points: "
+            f"only changes of {100 * detectable:.1f} points or more can be told from noise here"
+        )]
     return Comparison(
         baseline=baseline.name, candidate=candidate.name, k=k, alpha=alpha,
         min_effect=min_effect, test=test, baseline_rate=float(base.mean()),
         candidate_rate=float(cand.mean()), delta=delta, delta_low=low, delta_high=high,
         p_bootstrap=p_boot, mcnemar_regressed=regressed, mcnemar_improved=improved,
         p_mcnemar=p_mcnemar, verdict=verdict, bootstrap_samples=samples, tasks=deltas,
-        notes=notes + baseline.notes + candidate.notes,
+        notes=notes + baseline.notes + candidate.notes, p_permutation=p_perm,
+        p_smallest=p_smallest, detectable=detectable,
     )
+
+
+def _pass_at_k_of(ns: np.ndarray, draws: np.ndarray, k: int) -> np.ndarray:
+    """pass@k for a draws x tasks array of success counts, task t having ns[t] attempts."""
+    out = np.empty(draws.shape, dtype=float)
+    for n in np.unique(ns):
+        columns = ns == n
+        out[:, columns] = pass_at_k_table(int(n), k)[draws[:, columns]]
+    return out
+
+
+def permutation_null(
+    baseline: tuple[np.ndarray, np.ndarray], candidate: tuple[np.ndarray, np.ndarray],
+    k: int, samples: int, rng: np.random.Generator,
+) -> np.ndarray:
+    """The change in solve rate under "no change": each task's successes of both runs
+    re-dealt at random between them (hypergeometric), `samples` times."""
+    (nb, cb), (nc, cc) = baseline, candidate
+    good = cb + cc
+    dealt = rng.hypergeometric(
+        np.broadcast_to(good, (samples, good.size)),
+        np.broadcast_to(nb + nc - good, (samples, good.size)),
+        np.broadcast_to(nb, (samples, good.size)),
+    )
+    return (_pass_at_k_of(nc, good - dealt, k) - _pass_at_k_of(nb, dealt, k)).mean(axis=1)
+
+
+def permutation_summary(null: np.ndarray, observed: float,
+                        alpha: float) -> tuple[float, float, float]:
+    """(two-sided p-value, smallest p-value attainable, smallest significant change)."""
+    size = np.abs(null)
+    tolerance = 1e-12
+    count = null.size + 1
+    p_value = float((1 + (size >= abs(observed) - tolerance).sum()) / count)
+    p_smallest = float((1 + (size >= size.max() - tolerance).sum()) / count)
+    detectable = float(np.quantile(size, 1 - alpha))
+    return min(1.0, p_value), min(1.0, p_smallest), detectable
+
+
+def two_level_bootstrap(
+    baseline: tuple[np.ndarray, np.ndarray], candidate: tuple[np.ndarray, np.ndarray],
+    k: int, samples: int, rng: np.random.Generator,
+) -> np.ndarray:
+    """Change in solve rate over resamples of tasks (paired) and, within each task, of each
+    run's attempts (binomial at the task's observed rate)."""
+    (nb, cb), (nc, cc) = baseline, candidate
+    size = nb.size
+    weights = rng.multinomial(size, np.full(size, 1.0 / size), size=samples)
+    drawn_b = rng.binomial(np.broadcast_to(nb, (samples, size)), cb / nb)
+    drawn_c = rng.binomial(np.broadcast_to(nc, (samples, size)), cc / nc)
+    change = _pass_at_k_of(nc, drawn_c, k) - _pass_at_k_of(nb, drawn_b, k)
+    return (weights * change).sum(axis=1) / size
 
 
 def _summary_rows(c: Comparison) -> list[tuple[str, str]]:
@@ -207,8 +300,13 @@ def _summary_rows(c: Comparison) -> list[tuple[str, str]]:
         (f"solve rate at k={c.k}, {c.baseline}", f"{100 * c.baseline_rate:.1f}%"),
         (f"solve rate at k={c.k}, {c.candidate}", f"{100 * c.candidate_rate:.1f}%"),
         ("change", f"{100 * c.delta:+.1f} points"),
-        (f"{level} interval (paired bootstrap, {c.bootstrap_samples} resamples of tasks)",
+        (f"{level} interval (bootstrap of tasks and of attempts within each task, "
+         f"{c.bootstrap_samples} resamples)",
          f"{100 * c.delta_low:+.1f} to {100 * c.delta_high:+.1f} points"),
+        ("permutation p-value (attempts re-dealt within tasks, two-sided)",
+         f"{c.p_permutation:.4f}"),
+        ("smallest change detectable here", f"{100 * c.detectable:.1f} points "
+         f"(smallest attainable p {c.p_smallest:.4f})"),
         ("bootstrap p-value (two-sided)", f"{c.p_bootstrap:.4f}"),
         ("McNemar exact (solved at k = pass@k >= 0.5)",
          f"{c.mcnemar_regressed} regressed, {c.mcnemar_improved} improved, "
@@ -236,7 +334,7 @@ def render_text(c: Comparison) -> str:
 
 
 def render_markdown(c: Comparison) -> str:
-    mark = {REGRESSED: "❌", IMPROVED: "✅", NO_CHANGE: "➖"}[c.verdict]
+    mark = {REGRESSED: "❌", IMPROVED: "✅", NO_CHANGE: "➖", TOO_FEW: "❔"}[c.verdict]
     lines = [
         f"### {mark} Agent regression gate: {c.verdict}",
         "",

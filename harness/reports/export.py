@@ -3,11 +3,14 @@
     all_preds.jsonl          one prediction per instance (instance_id, model_name_or_path,
                              model_patch), the chosen attempt's patch byte for byte
     preds.json               the same predictions as a JSON list, what `sb-cli submit` reads
-    metadata.yaml            name, oss, site, verified: false, and tags (attempts k, selection)
+    metadata.yaml            info (name, authors, logo, report, site), tags (checked, model,
+                             org, os_model, os_system, system.attempts), assets
+    <model>.<run>.json       the official evaluation summary (schema_version 2): id lists
     README.md                what was run and how each patch was chosen
     trajs/<id>.traj          the chosen attempt's trajectory (its details when none was stored)
     logs/<id>/               patch.diff, eval.sh, test_output.txt, report.json (official format)
-    results/results.json     resolved, no_generation, no_logs: lists of instance ids
+    results/results.json     resolved, no_generation, no_logs: lists of instance ids (the
+                             experiments repository's older summary)
 
 The patch per task is chosen without the hidden tests (harness.reports.selection); an oracle
 choice is refused. Everything comes from the store.
@@ -21,11 +24,15 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from sqlalchemy import select
 
 from harness.reports.rundata import RunData, TaskOutcomes
 from harness.reports.selection import check_selector, pick, vote_tally
-from harness.store import AttemptRecord, EvalStatus, EvaluationRecord, Store, TestResultRecord
+from harness.store import EvalStatus, Store, TestResultRecord
+from harness.store.suspicion import suspicion_of
+
+
+class SuspiciousSelectionError(ValueError):
+    """The selection picked patches whose evaluation is flagged as tampering."""
 
 # What the experiments repository's checklist asks that no store can show.
 UNCHECKABLE = (
@@ -34,7 +41,8 @@ UNCHECKABLE = (
     "Does not browse the web, or prevents lookup of SWE-bench solutions: not recorded.",
     "README.md: add the technical report, authors and links; the generated one only states "
     "how the run was made.",
-    "metadata.yaml: set name, site, oss, model and org tags to the truth.",
+    "metadata.yaml: fill in info.authors, info.logo, info.report and the org, model and "
+    "os_model tags; check name, site and os_system.",
     "logs/ and trajs/ are usually uploaded to the organisers' bucket, not committed.",
 )
 
@@ -50,6 +58,7 @@ class ExportResult:
     no_generation: list[str]
     no_logs: list[str]
     checklist: list[str] = field(default_factory=list)  # items this tool cannot check
+    suspicious: dict[str, str] = field(default_factory=dict)  # exported anyway, when allowed
 
 
 def official_report(
@@ -90,55 +99,70 @@ def export_run(
     site: str = "",
     oss: bool = False,
     model_name: str | None = None,
+    allow_suspicious: bool = False,
 ) -> ExportResult:
+    """Raises SuspiciousSelectionError, before writing anything, when a chosen patch's
+    evaluation is flagged as tampering, unless `allow_suspicious`."""
     check_selector(method)
     if run.external:
         raise ValueError(f"{run.name} is an external result: it has no stored patches to export")
     chosen: dict[str, tuple[TaskOutcomes, int | None]] = {
         task.instance_id: (task, pick(task, method) if task.n else None) for task in run.tasks
     }
+    owners = {
+        task.attempt_ids[position]: instance_id
+        for instance_id, (task, position) in chosen.items() if position is not None
+    }
+    with store.reading() as session:
+        flagged = {owners[a]: why for a, why in suspicion_of(session, owners).items()}
+    if flagged and not allow_suspicious:
+        first = min(flagged)
+        raise SuspiciousSelectionError(
+            f"the selection picked {len(flagged)} patches flagged as tampering with the tests "
+            f"(e.g. {first}: {flagged[first][:200]}); pass --allow-suspicious to export them"
+        )
     (out / "trajs").mkdir(parents=True, exist_ok=True)
     (out / "logs").mkdir(exist_ok=True)
     (out / "results").mkdir(exist_ok=True)
     predictions, resolved, no_generation, no_logs = [], [], [], []
-    with store.reading() as session:
-        for instance_id in sorted(chosen):
-            task, position = chosen[instance_id]
-            attempt = None
-            if position is not None:
-                attempt = session.get(AttemptRecord, task.attempt_ids[position])
-            patch = attempt.patch if attempt is not None else ""
-            details = attempt.details if attempt is not None else {}
-            prediction = {
-                "instance_id": instance_id,
-                "model_name_or_path": model_name or _model_name(run, details),
-                "model_patch": patch,
-            }
-            predictions.append(prediction)
-            _write_trajectory(out, run, method, task, position, attempt)
-            if not patch.strip():
-                no_generation.append(instance_id)  # never evaluated, as officially
-                continue
-            evaluation = session.get(EvaluationRecord, attempt.evaluation_id)
-            if evaluation is None:
-                no_logs.append(instance_id)
-                continue
-            tests = list(
-                session.scalars(
-                    select(TestResultRecord).where(
-                        TestResultRecord.evaluation_id == evaluation.id
-                    )
-                )
-            )
-            logs = out / "logs" / instance_id
-            logs.mkdir(parents=True, exist_ok=True)
-            (logs / "patch.diff").write_text(patch)
-            (logs / "eval.sh").write_text(evaluation.eval_script)
-            (logs / "test_output.txt").write_text(evaluation.test_output)
-            report = official_report(instance_id, patch, evaluation.status, tests)
-            (logs / "report.json").write_text(json.dumps(report, indent=4))
-            if evaluation.status is EvalStatus.RESOLVED:
-                resolved.append(instance_id)
+    statuses: dict[str, EvalStatus] = {}
+    models: set[str] = set()
+    stored = store.exported_attempts(
+        [task.attempt_ids[position] for task, position in chosen.values() if position is not None]
+    )
+    for instance_id in sorted(chosen):
+        task, position = chosen[instance_id]
+        found = stored.get(task.attempt_ids[position]) if position is not None else None
+        attempt = found.attempt if found is not None else None
+        patch = attempt.patch if attempt is not None else ""
+        details = attempt.details if attempt is not None else {}
+        if isinstance(details, dict) and details.get("model"):
+            models.add(str(details["model"]))
+        prediction = {
+            "instance_id": instance_id,
+            "model_name_or_path": model_name or _model_name(run, details),
+            "model_patch": patch,
+        }
+        predictions.append(prediction)
+        _write_trajectory(out, run, method, task, position, attempt)
+        if not patch.strip():
+            no_generation.append(instance_id)  # never evaluated, as officially
+            continue
+        evaluation = found.evaluation if found is not None else None
+        if evaluation is None:
+            no_logs.append(instance_id)
+            continue
+        tests = found.tests
+        logs = out / "logs" / instance_id
+        logs.mkdir(parents=True, exist_ok=True)
+        (logs / "patch.diff").write_text(patch)
+        (logs / "eval.sh").write_text(evaluation.eval_script)
+        (logs / "test_output.txt").write_text(evaluation.test_output)
+        report = official_report(instance_id, patch, evaluation.status, tests)
+        (logs / "report.json").write_text(json.dumps(report, indent=4))
+        statuses[instance_id] = evaluation.status
+        if evaluation.status is EvalStatus.RESOLVED:
+            resolved.append(instance_id)
 
     with (out / "all_preds.jsonl").open("w") as handle:
         for prediction in predictions:
@@ -147,25 +171,81 @@ def export_run(
     results = {"no_generation": no_generation, "no_logs": no_logs, "resolved": resolved}
     (out / "results" / "results.json").write_text(json.dumps(results, indent=2))
     k = run.max_k
+    name = name or run.name
     metadata = {
-        "name": name or run.name,
+        # Kept at the top level too: older tools of the experiments repository read them there.
+        "name": name,
         "oss": oss,
         "site": site,
         "verified": False,
-        "info": {"name": name or run.name, "site": site},
+        "info": {"name": name, "authors": "", "logo": "", "report": "", "site": site},
         "tags": {
             "checked": False,
+            "model": sorted(models),
+            "org": "",
+            "os_model": False,
             "os_system": oss,
-            "system": {"attempts": str(k)},
+            # The leaderboard marks best-of-k systems: "2+" when one patch was chosen from
+            # several attempts, "1" for a single attempt.
+            "system": {"attempts": "2+" if k > 1 else "1"},
             "attempts_per_task": k,
             "selection": method,
             "harness_run": run.name,
         },
+        "assets": {"logs": "logs/", "trajs": "trajs/"},
     }
+    model_name_of_run = predictions[0]["model_name_or_path"] if predictions else run.name
+    summary = evaluation_summary(predictions, statuses, no_logs)
+    summary_name = f"{model_name_of_run.replace('/', '__')}.{run.name}.json"
+    (out / summary_name).write_text(json.dumps(summary, indent=4))
     (out / "metadata.yaml").write_text(yaml.safe_dump(metadata, sort_keys=False))
     checklist = _checklist(k, method)
     (out / "README.md").write_text(_readme(run, method, k, len(predictions), resolved, checklist))
-    return ExportResult(out, len(predictions), resolved, no_generation, no_logs, checklist)
+    return ExportResult(
+        out, len(predictions), resolved, no_generation, no_logs, checklist, flagged
+    )
+
+
+def evaluation_summary(
+    predictions: list[dict[str, Any]], statuses: dict[str, EvalStatus], no_logs: list[str]
+) -> dict[str, Any]:
+    """The official harness's run summary (schema_version 2) for the exported predictions.
+
+    As officially: an empty patch is not evaluated; a run that timed out has no report, so it
+    is an error; every other verdict is a completed instance, resolved or not. A chosen patch
+    whose evaluation is missing (an infrastructure failure here) is an error and an
+    infrastructure failure."""
+    ids = sorted(p["instance_id"] for p in predictions)
+    empty = sorted(p["instance_id"] for p in predictions if not p["model_patch"].strip())
+    timed_out = sorted(i for i, s in statuses.items() if s is EvalStatus.TIMEOUT)
+    completed = sorted(i for i, s in statuses.items() if s is not EvalStatus.TIMEOUT)
+    resolved = sorted(i for i in completed if statuses[i] is EvalStatus.RESOLVED)
+    unresolved = sorted(i for i in completed if statuses[i] is not EvalStatus.RESOLVED)
+    errors = sorted(set(timed_out) | set(no_logs))
+    reasons = {i: "evaluation missing: infrastructure error in the harness" for i in no_logs}
+    reasons.update({i: "test run timed out" for i in timed_out})
+    return {
+        "total_instances": len(ids),
+        "submitted_instances": len(ids),
+        "completed_instances": len(completed),
+        "resolved_instances": len(resolved),
+        "unresolved_instances": len(unresolved),
+        "infra_failure_instances": len(no_logs),
+        "ambiguous_failure_instances": len(timed_out),
+        "empty_patch_instances": len(empty),
+        "error_instances": len(errors),
+        "completed_ids": completed,
+        "incomplete_ids": [],
+        "empty_patch_ids": empty,
+        "submitted_ids": ids,
+        "resolved_ids": resolved,
+        "unresolved_ids": unresolved,
+        "infra_failure_ids": sorted(no_logs),
+        "ambiguous_failure_ids": timed_out,
+        "failure_reasons": dict(sorted(reasons.items())),
+        "error_ids": errors,
+        "schema_version": 2,
+    }
 
 
 def _write_trajectory(out, run, method, task, position, attempt) -> None:

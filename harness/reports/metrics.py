@@ -7,9 +7,7 @@ without replacement from a task's n attempts is correct, 1 - C(n-c, k) / C(n, k)
 
 from __future__ import annotations
 
-import random
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 STANDARD_KS = (1, 2, 5, 10, 25, 50, 100, 250)
 
@@ -29,70 +27,11 @@ def pass_at_k(n: int, c: int, k: int) -> float:
     return 1.0 - miss
 
 
-@dataclass(frozen=True)
-class TaskCounts:
-    instance_id: str
-    n: int  # attempts that count (infrastructure errors excluded)
-    c: int  # of those, resolved
-    dollars: float  # total spent on the counted attempts: model plus compute
-    unknown_price_attempts: int = 0  # attempts whose model price is unknown
-
-
-@dataclass(frozen=True)
-class KPoint:
-    k: int
-    solve_rate: float
-    low: float
-    high: float
-    dollars: float  # expected spend of k attempts on every task
-    dollars_known: bool
-
-
 def ks_for(max_n: int, ks: Sequence[int] = STANDARD_KS) -> list[int]:
     chosen = [k for k in ks if k <= max_n]
     if max_n >= 1 and max_n not in chosen and max_n > (chosen[-1] if chosen else 0):
         chosen.append(max_n)
     return chosen
-
-
-def solve_rate(tasks: Sequence[TaskCounts], k: int) -> float:
-    return sum(pass_at_k(t.n, t.c, k) for t in tasks) / len(tasks)
-
-
-def bootstrap_interval(
-    tasks: Sequence[TaskCounts], k: int, samples: int = 1000, level: float = 0.95, seed: int = 0
-) -> tuple[float, float]:
-    """Percentile interval from resampling tasks with replacement (tasks, not attempts, are
-    the unit a reader generalizes over)."""
-    per_task = [pass_at_k(t.n, t.c, k) for t in tasks]
-    rng = random.Random(seed)
-    size = len(per_task)
-    means = sorted(sum(rng.choices(per_task, k=size)) / size for _ in range(samples))
-    tail = (1.0 - level) / 2
-    low_index = int(tail * (samples - 1))
-    high_index = int(round((1.0 - tail) * (samples - 1)))
-    return means[low_index], means[high_index]
-
-
-def curve(
-    tasks: Sequence[TaskCounts], ks: Sequence[int] = STANDARD_KS, samples: int = 1000
-) -> list[KPoint]:
-    """Solve rate with a bootstrap interval and expected dollars, at each k every task reached.
-
-    Dollars at k: k times the mean cost of one attempt, summed over tasks (each task's attempts
-    are exchangeable, so this is the expected spend of k of them).
-    """
-    usable = [t for t in tasks if t.n > 0]
-    if not usable:
-        return []
-    max_k = min(t.n for t in usable)
-    points: list[KPoint] = []
-    for k in ks_for(max_k, ks):
-        low, high = bootstrap_interval(usable, k, samples=samples)
-        dollars = sum(k * t.dollars / t.n for t in usable)
-        known = all(t.unknown_price_attempts == 0 for t in usable)
-        points.append(KPoint(k, solve_rate(usable, k), low, high, dollars, known))
-    return points
 
 
 # --- vectorized forms, for reports over many tasks and many k ---------------------------------

@@ -6,17 +6,18 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from sqlalchemy import func, or_, select
-
-from harness.reports.analysis import RunAnalysis
-from harness.reports.metrics import KPoint, TaskCounts, curve
+from harness.reports.analysis import RunAnalysis, analyze
 from harness.reports.rundata import load_run
 from harness.reports.scaling import NoFit
-from harness.store import AttemptRecord, EvaluationRecord, RunRecord, Store
+from harness.reports.suspicion import summarize
+from harness.store import Store
 
 
 @dataclass
 class RunReport:
+    """What `run` prints when it ends: the facts of how the run went (status, errors, verdicts,
+    totals), then the same analysis `report` prints, from the same engine."""
+
     run_id: str
     agent: str
     k_requested: int
@@ -24,8 +25,7 @@ class RunReport:
     # Why the run ended as it did (e.g. which budget ran out); empty when it simply finished.
     status_note: str
     vcpu_hour_dollars: float
-    tasks: list[TaskCounts]
-    points: list[KPoint]
+    analysis: RunAnalysis
     attempts_counted: int
     attempts_pending: int  # stored, evaluation not yet done
     infra_errors: int
@@ -36,56 +36,34 @@ class RunReport:
     left_out: dict[str, str] = field(default_factory=dict)
     model_dollars: float = 0.0
     compute_dollars: float = 0.0
+    budget_cut: int = 0  # attempts a budget cut short: kept, not counted, made again later
+    # The ledger of spend (harness.store.spend.RunSpend): billed = counted + not counted +
+    # unused, and what the cached answers cost when they were made.
+    spend: dict[str, Any] = field(default_factory=dict)
+    # Resolved attempts whose evaluation is flagged as tampering (counted, shown apart).
+    resolved_suspicious: int = 0
+    suspicion_lines: list[str] = field(default_factory=list)
 
     @property
     def solved_tasks(self) -> int:
-        return sum(1 for t in self.tasks if t.c > 0)
+        return self.analysis.solved_at_least_once
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
+        data["analysis"] = self.analysis.to_json()
         data["solved_tasks"] = self.solved_tasks
         return data
 
 
 def build_report(store: Store, run_id: str, bootstrap_samples: int = 1000) -> RunReport:
-    """The run's table: per-task counts come from `load_run`, the one reader of attempts that
-    every analysis shares; the totals below are what only this table shows."""
+    """The run's facts, and its analysis by `analyze`: per-task counts come from `load_run`,
+    the one reader of attempts that every analysis shares."""
     data = load_run(store, run_id)
-    with store.reading() as session:
-        run = session.get(RunRecord, run_id)
-        assert run is not None  # load_run raised otherwise
-        counted = (
-            AttemptRecord.run_id == run_id,
-            AttemptRecord.evaluation_id.is_not(None),
-            or_(AttemptRecord.error_kind.is_(None), AttemptRecord.error_kind != "infra"),
-        )
-        totals = session.execute(
-            select(
-                func.coalesce(func.sum(AttemptRecord.model_dollars), 0.0),
-                func.coalesce(func.sum(AttemptRecord.compute_seconds), 0.0),
-            ).where(*counted)
-        ).one()
-        statuses = session.execute(
-            select(EvaluationRecord.status, func.count())
-            .join(AttemptRecord, AttemptRecord.evaluation_id == EvaluationRecord.id)
-            .where(*counted)
-            .group_by(EvaluationRecord.status)
-        ).all()
-        agent_errors = session.execute(
-            select(AttemptRecord.error_kind, func.count())
-            .where(*counted, AttemptRecord.error_kind.is_not(None))
-            .group_by(AttemptRecord.error_kind)
-        ).all()
-    tasks = [
-        TaskCounts(
-            instance_id=task.instance_id,
-            n=task.n,
-            c=task.c,
-            dollars=float(task.dollars.sum()),
-            unknown_price_attempts=task.unknown_price,
-        )
-        for task in sorted(data.tasks, key=lambda task: task.instance_id)
-    ]
+    run = store.run(run_id)
+    assert run is not None  # load_run raised otherwise
+    totals = store.run_totals(run_id)
+    resolved_by_task = {task.instance_id: task.c for task in data.tasks}
+    suspicion = summarize(store, run_id, resolved_by_task)
     return RunReport(
         run_id=run.id,
         agent=run.agent,
@@ -93,17 +71,20 @@ def build_report(store: Store, run_id: str, bootstrap_samples: int = 1000) -> Ru
         status=run.status,
         status_note=run.note,
         vcpu_hour_dollars=run.vcpu_hour_dollars,
-        tasks=tasks,
-        points=curve(tasks, samples=bootstrap_samples),
-        attempts_counted=sum(t.n for t in tasks),
+        analysis=analyze(data, bootstrap_samples=bootstrap_samples),
+        attempts_counted=sum(task.n for task in data.tasks),
         attempts_pending=data.attempts_pending,
         infra_errors=data.infra_errors,
-        agent_errors={kind: count for kind, count in agent_errors},
-        evaluation_statuses={status.value: count for status, count in statuses},
+        agent_errors=totals.agent_errors,
+        evaluation_statuses=totals.evaluation_statuses,
         task_errors={task.instance_id: task.error for task in data.tasks if task.error},
         left_out=dict(run.config.get("left_out") or {}),
-        model_dollars=float(totals[0]),
-        compute_dollars=float(totals[1]) * run.vcpu_hour_dollars / 3600.0,
+        model_dollars=totals.model_dollars,
+        compute_dollars=totals.compute_seconds * run.vcpu_hour_dollars / 3600.0,
+        budget_cut=data.budget_cut,
+        spend=data.spend,
+        resolved_suspicious=len(suspicion.resolved_flagged),
+        suspicion_lines=suspicion.lines(sum(resolved_by_task.values())),
     )
 
 
@@ -113,19 +94,18 @@ def _dollars(value: float, known: bool = True) -> str:
     return f"${value:,.4f}" if value < 1 else f"${value:,.2f}"
 
 
-def render_table(report: RunReport) -> str:
-    counted = [t for t in report.tasks if t.n > 0]
+def run_facts(report: RunReport) -> list[str]:
+    """How the run went: status, what was not counted and why, totals, verdicts."""
     lines = [
         f"run {report.run_id}  agent={report.agent}  status={report.status}"
         + (f" ({report.status_note})" if report.status_note else ""),
-        f"tasks: {len(report.tasks)} ({len(counted)} with attempts, "
-        f"{report.solved_tasks} solved at least once)  attempts counted: "
-        f"{report.attempts_counted}  (k requested: {report.k_requested})",
+        f"attempts counted: {report.attempts_counted}  (k requested: {report.k_requested})",
     ]
-    if report.attempts_pending or report.infra_errors:
+    if report.attempts_pending or report.infra_errors or report.budget_cut:
         lines.append(
             f"not counted: {report.attempts_pending} awaiting evaluation, "
-            f"{report.infra_errors} infrastructure errors (rerun the same run id to redo them)"
+            f"{report.infra_errors} infrastructure errors, {report.budget_cut} cut short by a "
+            "budget (kept in the store; rerun the same run id to redo them)"
         )
     if report.agent_errors:
         errors = ", ".join(
@@ -140,32 +120,20 @@ def render_table(report: RunReport) -> str:
         lines += [f"  {task}: {why}" for task, why in sorted(report.left_out.items())]
     for instance_id, error in sorted(report.task_errors.items()):
         lines.append(f"task {instance_id} has no attempts: {error}")
-    if not report.points:
-        lines.append("no evaluated attempts yet: nothing to report")
-        return "\n".join(lines)
-    lines.append("")
-    header = f"{'k':>5}  {'solve rate':>10}  {'95% CI (bootstrap)':>19}  {'dollars at k':>13}"
-    lines += [header, "-" * len(header)]
-    for point in report.points:
-        interval = f"{100 * point.low:5.1f}% - {100 * point.high:5.1f}%"
-        lines.append(
-            f"{point.k:>5}  {100 * point.solve_rate:>9.1f}%  {interval:>19}  "
-            f"{_dollars(point.dollars, point.dollars_known):>13}"
-        )
-    lines.append("")
     lines.append(
-        f"solve rate at k: unbiased pass@k (Chen et al. 2021) averaged over {len(counted)} tasks; "
-        f"interval: 1000 bootstrap resamples of tasks."
+        f"spent: model {_dollars(report.model_dollars)} + sandbox compute "
+        f"{_dollars(report.compute_dollars)} (at ${report.vcpu_hour_dollars:.4f} per vCPU-hour)"
     )
-    lines.append(
-        f"dollars at k: expected spend of k attempts on every task = model dollars "
-        f"({_dollars(report.model_dollars)} in all) + sandbox compute at "
-        f"${report.vcpu_hour_dollars:.4f} per vCPU-hour "
-        f"({_dollars(report.compute_dollars)} in all)."
-    )
-    statuses = ", ".join(f"{k}: {v}" for k, v in sorted(report.evaluation_statuses.items()))
-    lines.append(f"verdicts of counted attempts: {statuses}")
-    return "\n".join(lines)
+    if report.evaluation_statuses:
+        statuses = ", ".join(f"{k}: {v}" for k, v in sorted(report.evaluation_statuses.items()))
+        lines.append(f"verdicts of counted attempts: {statuses}")
+    lines += report.suspicion_lines
+    return lines
+
+
+def render_table(report: RunReport) -> str:
+    """The run's facts, then exactly what `python -m harness report RUN` prints."""
+    return "\n".join(run_facts(report)) + "\n\n" + render_analyses([report.analysis])
 
 
 def render_json(report: RunReport) -> str:
@@ -218,23 +186,28 @@ def run_sections(analysis: RunAnalysis) -> list[tuple[str, list[str], list[list[
     """(title, header, rows) tables for one run."""
     tables = []
     header = ["k", "solve rate", "CI", "vote", "CI", "first", "CI", "gap", "dollars at k"]
+    when_made = analysis.dollars_when_made
+    if when_made is not None:
+        # Cached answers cost nothing now: this column says what they cost when made.
+        header.append("at cost when made")
     rows = []
     vote, first = analysis.selections.get("vote"), analysis.selections.get("first")
     for i, k in enumerate(analysis.ks):
         dollars = "unknown" if analysis.dollars is None else _dollars(analysis.dollars[i])
-        rows.append(
-            [
-                str(k),
-                _pct(analysis.oracle.rate[i]),
-                _interval(analysis.oracle.low[i], analysis.oracle.high[i]),
-                _pct(vote.rate[i]),
-                _interval(vote.low[i], vote.high[i]),
-                _pct(first.rate[i]),
-                _interval(first.low[i], first.high[i]),
-                f"{100 * (analysis.oracle.rate[i] - vote.rate[i]):+.1f}",
-                dollars,
-            ]
-        )
+        row = [
+            str(k),
+            _pct(analysis.oracle.rate[i]),
+            _interval(analysis.oracle.low[i], analysis.oracle.high[i]),
+            _pct(vote.rate[i]),
+            _interval(vote.low[i], vote.high[i]),
+            _pct(first.rate[i]),
+            _interval(first.low[i], first.high[i]),
+            f"{100 * (analysis.oracle.rate[i] - vote.rate[i]):+.1f}",
+            dollars,
+        ]
+        if when_made is not None:
+            row.append(_dollars(when_made[i]))
+        rows.append(row)
     tables.append(("solve rate at k, and selection at the same k", header, rows))
     if analysis.repos:
         k = analysis.max_k

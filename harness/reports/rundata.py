@@ -7,18 +7,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from sqlalchemy import select
 
 from harness.patches import patch_hash
-from harness.store import (
-    AttemptRecord,
-    EvalStatus,
-    EvaluationRecord,
-    RunRecord,
-    RunTaskRecord,
-    Store,
-    TaskRecord,
-)
+from harness.store import EvalStatus, Store
+from harness.store.spend import cached_cost_by_attempt, run_spend
 
 EMPTY_PATCH_HASH = patch_hash("")
 
@@ -69,6 +61,11 @@ class RunData:
     vcpu_hour_dollars: float = 0.0
     attempts_pending: int = 0
     infra_errors: int = 0
+    budget_cut: int = 0  # attempts a budget cut short: kept, not counted, made again later
+    # The run's model spend from the ledger (harness.store.spend.RunSpend.to_json()).
+    spend: dict = field(default_factory=dict)
+    # Per attempt id: what its samples answered from the response cache cost when made.
+    cached_by_attempt: dict[int, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -91,67 +88,31 @@ def repo_of(instance_id: str) -> str:
 
 
 def known_runs(store: Store) -> list[str]:
-    with store.reading() as session:
-        return list(session.scalars(select(RunRecord.id).order_by(RunRecord.created_at)).all())
+    return store.run_ids()
 
 
 def load_run(store: Store, run_id: str) -> RunData:
-    with store.reading() as session:
-        run = session.get(RunRecord, run_id)
-        if run is None:
-            known = session.scalars(select(RunRecord.id).order_by(RunRecord.created_at)).all()
-            hint = f"; runs in this store: {', '.join(known[-10:])}" if known else ""
-            raise UnknownRunError(f"no run {run_id!r} in {store.url}{hint}")
-        run_tasks = session.execute(
-            select(TaskRecord.id, TaskRecord.instance_id, TaskRecord.repo, RunTaskRecord.error)
-            .join(RunTaskRecord, RunTaskRecord.task_id == TaskRecord.id)
-            .where(RunTaskRecord.run_id == run_id)
-            .order_by(TaskRecord.instance_id)
-        ).all()
-        # Plain Core rows (no ORM entities, no enum decoding per attempt): this query returns
-        # every attempt of the run, 75,000 of them for 300 tasks x 250.
-        attempts = AttemptRecord.__table__.c
-        rows = (
-            session.connection()
-            .execute(
-                select(
-                    attempts.task_id,
-                    attempts.id,
-                    attempts.error_kind,
-                    attempts.model_dollars,
-                    attempts.compute_seconds,
-                    attempts.evaluation_id,
-                )
-                .where(attempts.run_id == run_id)
-                .order_by(attempts.task_id, attempts.index)
-            )
-            .all()
-        )
-        evaluations = EvaluationRecord.__table__.c
-        verdicts = {
-            evaluation_id: (status, digest)
-            for evaluation_id, status, digest in session.connection().execute(
-                select(evaluations.id, evaluations.status, evaluations.patch_hash).where(
-                    evaluations.id.in_(
-                        select(attempts.evaluation_id)
-                        .where(attempts.run_id == run_id)
-                        .distinct()
-                        .scalar_subquery()
-                    )
-                )
-            )
-        }
-        agent, k, price = run.agent, run.k, run.vcpu_hour_dollars
+    stored = store.run_rows(run_id)
+    if stored is None:
+        known = store.run_ids()
+        hint = f"; runs in this store: {', '.join(known[-10:])}" if known else ""
+        raise UnknownRunError(f"no run {run_id!r} in {store.url}{hint}")
+    run, run_tasks, rows, verdicts = stored.run, stored.tasks, stored.attempts, stored.verdicts
+    agent, k, price = run.agent, run.k, run.vcpu_hour_dollars
 
     per_second = price / 3600.0
     collected: dict[int, tuple[list, list, list, list]] = {
-        task_id: ([], [], [], []) for task_id, *_ in run_tasks
+        row.task_id: ([], [], [], []) for row in run_tasks
     }
     unknown: dict[int, int] = dict.fromkeys(collected, 0)
-    pending = infra = 0
-    for task_id, attempt_id, error_kind, model_dollars, compute, evaluation_id in rows:
-        if error_kind == "infra":
+    pending = infra = cut = 0
+    for row in rows:
+        task_id, model_dollars, evaluation_id = row.task_id, row.model_dollars, row.evaluation_id
+        if row.error_kind == "infra":
             infra += 1
+            continue
+        if row.error_kind == "budget_cut":
+            cut += 1
             continue
         if evaluation_id is None:
             pending += 1
@@ -161,23 +122,23 @@ def load_run(store: Store, run_id: str) -> RunData:
         resolved.append(status == EvalStatus.RESOLVED)
         # Evaluations are keyed by (task, normalized patch hash): the hash names the class.
         hashes.append(digest)
-        dollars.append((model_dollars or 0.0) + compute * per_second)
-        ids.append(attempt_id)
+        dollars.append((model_dollars or 0.0) + row.compute_seconds * per_second)
+        ids.append(row.attempt_id)
         unknown[task_id] += int(model_dollars is None)
 
     tasks = []
-    for task_id, instance_id, repo, error in run_tasks:
-        resolved, hashes, dollars, ids = collected[task_id]
+    for row in run_tasks:
+        resolved, hashes, dollars, ids = collected[row.task_id]
         tasks.append(
             TaskOutcomes(
-                instance_id=instance_id,
-                repo=repo or repo_of(instance_id),
+                instance_id=row.instance_id,
+                repo=row.repo or repo_of(row.instance_id),
                 resolved=np.array(resolved, dtype=bool),
                 cluster=clusters_of(hashes),
                 dollars=np.array(dollars, dtype=float),
                 attempt_ids=ids,
-                unknown_price=unknown[task_id],
-                error=error,
+                unknown_price=unknown[row.task_id],
+                error=row.error,
             )
         )
     return RunData(
@@ -189,6 +150,9 @@ def load_run(store: Store, run_id: str) -> RunData:
         vcpu_hour_dollars=price,
         attempts_pending=pending,
         infra_errors=infra,
+        budget_cut=cut,
+        spend=run_spend(store, run_id).to_json(),
+        cached_by_attempt=cached_cost_by_attempt(store, run_id),
     )
 
 

@@ -1,4 +1,4 @@
-"""`python -m harness show RUN INSTANCE ATTEMPT`: one attempt as a person reads it.
+"""One attempt as a person reads it (`python -m harness show RUN INSTANCE ATTEMPT`).
 
 Shows what the attempt cost (tokens, dollars spent and what the response cache saved), how it
 ended, its whole trajectory (prompts, answers, commands and their output) and its patch. All
@@ -7,14 +7,11 @@ from the store; nothing is re-run.
 
 from __future__ import annotations
 
-import argparse
 import json
-import sys
 from typing import Any
 
-from sqlalchemy import select
-
-from harness.store import DEFAULT_DB, AttemptRecord, RunRecord, Store, TaskRecord
+from harness.store import Store
+from harness.store.spend import attempt_samples
 
 
 class ShowError(LookupError):
@@ -39,39 +36,39 @@ def _message_text(entry: dict[str, Any], prompts: dict[tuple[int, str], str]) ->
 def render_attempt(store: Store, run_id: str, instance_id: str, index: int,
                    max_chars: int = 0) -> str:
     """The attempt as text; `max_chars` > 0 clips each message to that many characters."""
-    with store.reading() as session:
-        if session.get(RunRecord, run_id) is None:
-            raise ShowError(f"no run {run_id!r} in {store.url}")
-        rows = session.execute(
-            select(AttemptRecord)
-            .join(TaskRecord, AttemptRecord.task_id == TaskRecord.id)
-            .where(AttemptRecord.run_id == run_id, TaskRecord.instance_id == instance_id)
-        ).scalars().all()
-        by_index = {row.index: row for row in rows}
-        attempt = by_index.get(index)
-        if attempt is None:
-            have = ", ".join(str(i) for i in sorted(by_index)) or "none"
-            raise ShowError(
-                f"run {run_id!r} has no attempt {index} on {instance_id!r} (attempts: {have})"
-            )
-        evaluation = attempt.evaluation
-        verdict = evaluation.status.value if evaluation is not None else "not evaluated yet"
-        # Attempts of the oneshot agent point at the prompt stored with another attempt.
-        prompts: dict[tuple[int, str], str] = {}
-        for entry in attempt.trajectory or []:
-            if isinstance(entry, dict) and "same_as_attempt" in entry:
-                other = by_index.get(int(entry["same_as_attempt"]))
-                for message in (other.trajectory or []) if other else []:
-                    if isinstance(message, dict) and "content" in message:
-                        prompts.setdefault(
-                            (other.index, str(message.get("role"))), str(message["content"])
-                        )
+    if store.run(run_id) is None:
+        raise ShowError(f"no run {run_id!r} in {store.url}")
+    by_index = store.task_attempts(run_id, instance_id)
+    attempt = by_index.get(index)
+    if attempt is None:
+        have = ", ".join(str(i) for i in sorted(by_index)) or "none"
+        raise ShowError(
+            f"run {run_id!r} has no attempt {index} on {instance_id!r} (attempts: {have})"
+        )
+    evaluation = attempt.evaluation
+    verdict = evaluation.status.value if evaluation is not None else "not evaluated yet"
+    flags = []
+    if evaluation is not None and evaluation.fault:
+        flags.append(f"what happened: {evaluation.fault}")
+    if evaluation is not None and evaluation.suspicious:
+        flags.append(f"suspicious (verdict kept): {evaluation.suspicion}")
+    # Attempts of the oneshot agent point at the prompt stored with another attempt.
+    prompts: dict[tuple[int, str], str] = {}
+    for entry in attempt.trajectory or []:
+        if isinstance(entry, dict) and "same_as_attempt" in entry:
+            other = by_index.get(int(entry["same_as_attempt"]))
+            for message in (other.trajectory or []) if other else []:
+                if isinstance(message, dict) and "content" in message:
+                    prompts.setdefault(
+                        (other.index, str(message.get("role"))), str(message["content"])
+                    )
     details = attempt.details or {}
     lines = [
         f"run {run_id}  instance {instance_id}  attempt {index}",
         f"outcome: {attempt.error_kind or 'candidate'}"
         + (f" ({attempt.error_message})" if attempt.error_message else "")
         + f"; evaluation: {verdict}",
+        *flags,
         f"tokens: input {attempt.input_tokens}, output {attempt.output_tokens}, cache read "
         f"{attempt.cache_read_tokens}, cache write {attempt.cache_write_tokens}",
         f"dollars spent: {_dollars(attempt.model_dollars)}; without the response cache: "
@@ -79,8 +76,18 @@ def render_attempt(store: Store, run_id: str, instance_id: str, index: int,
         f"{details.get('model_calls', '?')} ({details.get('cached_calls', 0)} cached)",
         f"wall time {attempt.seconds:.1f} s, sandbox compute {attempt.compute_seconds:.1f} "
         "vCPU-s",
-        "",
     ]
+    samples = attempt_samples(store, attempt.id)
+    if samples:
+        cached = [use for use in samples if use.outcome == "cached"]
+        made = sum(use.dollars_when_made or 0.0 for use in cached)
+        lines.append(
+            f"ledger: {len(samples)} samples of model calls "
+            f"{', '.join(str(use.call_id) for use in samples)}"
+            + (f"; {len(cached)} from the response cache, which cost {_dollars(made)} when made"
+               if cached else "")
+        )
+    lines.append("")
     for number, entry in enumerate(attempt.trajectory or [], start=1):
         if not isinstance(entry, dict):
             lines.append(f"--- [{number}] {entry!r}")
@@ -98,35 +105,3 @@ def render_attempt(store: Store, run_id: str, instance_id: str, index: int,
         lines.append(text.rstrip("\n"))
     lines += ["", "--- patch", attempt.patch.rstrip("\n") or "(empty)"]
     return "\n".join(lines) + "\n"
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("run", help="run id")
-    parser.add_argument("instance", help="instance id")
-    parser.add_argument("attempt", type=int, help="attempt index (0-based)")
-    parser.add_argument("--max-chars", type=int, default=0,
-                        help="clip each message to this many characters (default: no clipping)")
-
-
-def command_show(args: argparse.Namespace) -> int:
-    store = Store(args.db)
-    try:
-        print(render_attempt(store, args.run, args.instance, args.attempt, args.max_chars),
-              end="")
-    except ShowError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    finally:
-        store.close()
-    return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m harness.reports.show", description=__doc__)
-    add_arguments(parser)
-    parser.add_argument("--db", default=str(DEFAULT_DB))
-    return command_show(parser.parse_args(argv))
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

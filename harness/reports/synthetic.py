@@ -1,4 +1,4 @@
-"""Synthetic runs written through the ORM into a real store, for tests and benchmarks of
+"""Synthetic runs written into a real store (through Store.import_run), for tests and benchmarks of
 report, compare and export (which read nothing but the store)."""
 
 from __future__ import annotations
@@ -6,20 +6,9 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from sqlalchemy import insert, select
-
-from harness.patches import patch_hash
 from harness.reports.rundata import repo_of
-from harness.store import (
-    AttemptRecord,
-    EvalStatus,
-    EvaluationRecord,
-    RunRecord,
-    RunTaskRecord,
-    Store,
-    TaskRecord,
-    TestResultRecord,
-)
+from harness.store import EvalStatus, RunRecord, Store
+from harness.store.imports import ImportedAttempt, ImportedEvaluation, ImportedTask, ImportedTest
 
 
 @dataclass(frozen=True)
@@ -52,85 +41,60 @@ def add_run(
     task_errors: dict[str, str] | None = None,
 ) -> None:
     task_errors = task_errors or {}
-    with store.writing() as session:
-        session.add(
-            RunRecord(
-                id=run_id, agent=agent, agent_hash="synthetic", config={"synthetic": True},
-                k=k if k is not None else max((len(a) for a in tasks.values()), default=0),
-                code_revision="synthetic", package_versions={},
-                vcpu_hour_dollars=vcpu_hour_dollars, status="finished",
-            )
-        )
-        rows = []
-        for instance_id, attempts in tasks.items():
-            task = session.scalar(
-                select(TaskRecord).where(TaskRecord.instance_id == instance_id)
-            )
-            if task is None:
-                task = TaskRecord(
-                    instance_id=instance_id, content_hash="synthetic",
-                    repo=repo_of(instance_id), row={"instance_id": instance_id},
-                )
-                session.add(task)
-                session.flush()
-            session.add(
-                RunTaskRecord(run_id=run_id, task_id=task.id, error=task_errors.get(instance_id))
-            )
-            evaluations = {
-                digest: evaluation_id
-                for digest, evaluation_id in session.execute(
-                    select(EvaluationRecord.patch_hash, EvaluationRecord.id).where(
-                        EvaluationRecord.task_id == task.id
-                    )
-                )
-            }
-            for index, attempt in enumerate(attempts):
-                digest = patch_hash(attempt.patch)
-                evaluation_id = None
-                if attempt.error_kind != "infra" and not attempt.pending:
-                    evaluation_id = evaluations.get(digest)
-                    if evaluation_id is None:
-                        evaluation_id = _add_evaluation(session, task.id, instance_id, attempt)
-                        evaluations[digest] = evaluation_id
-                rows.append(
-                    {
-                        "run_id": run_id, "task_id": task.id, "index": index, "seed": index,
-                        "agent_hash": "synthetic", "patch": attempt.patch,
-                        "patch_hash": digest, "model_dollars": attempt.model_dollars,
-                        "compute_seconds": attempt.compute_seconds,
-                        "error_kind": attempt.error_kind, "evaluation_id": evaluation_id,
-                        "details": {"index": index}, "trajectory": attempt.trajectory,
-                    }
-                )
-        if rows:
-            session.execute(insert(AttemptRecord), rows)
-
-
-def _add_evaluation(session, task_id: int, instance_id: str, attempt: Attempt) -> int:
-    if not attempt.patch.strip():
-        status = EvalStatus.EMPTY_PATCH
-    else:
-        status = EvalStatus.RESOLVED if attempt.resolved else EvalStatus.UNRESOLVED
-    record = EvaluationRecord(
-        task_id=task_id, patch_hash=patch_hash(attempt.patch), status=status,
-        apply_method="git apply" if attempt.patch.strip() else "",
-        patch=attempt.patch, eval_script=f"#!/bin/bash\n# evaluate {instance_id}\npytest\n",
-        test_output=f"test output of {instance_id}: {status.value}\n",
+    run = RunRecord(
+        id=run_id, agent=agent, agent_hash="synthetic", config={"synthetic": True},
+        k=k if k is not None else max((len(a) for a in tasks.values()), default=0),
+        code_revision="synthetic", package_versions={},
+        vcpu_hour_dollars=vcpu_hour_dollars, status="finished",
     )
-    if status is not EvalStatus.EMPTY_PATCH:
-        record.tests = [
-            TestResultRecord(
-                name="tests/test_x.py::test_issue", kind="FAIL_TO_PASS",
-                status="PASSED" if attempt.resolved else "FAILED", passed=attempt.resolved,
-            ),
-            TestResultRecord(
-                name="tests/test_x.py::test_old", kind="PASS_TO_PASS", status="PASSED",
-                passed=True,
-            ),
-        ]
-    session.add(record)
-    session.flush()
-    return record.id
+    store.import_run(
+        run,
+        {
+            instance_id: ImportedTask(
+                repo=repo_of(instance_id),
+                attempts=[_imported(instance_id, attempt) for attempt in attempts],
+                content_hash="synthetic",
+                error=task_errors.get(instance_id),
+            )
+            for instance_id, attempts in tasks.items()
+        },
+        agent_hash="synthetic",
+    )
+
+
+def _imported(instance_id: str, attempt: Attempt) -> ImportedAttempt:
+    evaluation = None
+    if attempt.error_kind != "infra" and not attempt.pending:
+        evaluation = _evaluation(instance_id, attempt)
+    return ImportedAttempt(
+        patch=attempt.patch, evaluation=evaluation, model_dollars=attempt.model_dollars,
+        compute_seconds=attempt.compute_seconds, error_kind=attempt.error_kind,
+        trajectory=attempt.trajectory,
+    )
+
+
+def _evaluation(instance_id: str, attempt: Attempt) -> ImportedEvaluation:
+    if not attempt.patch.strip():
+        return ImportedEvaluation(EvalStatus.EMPTY_PATCH, eval_script=_script(instance_id),
+                                  test_output=_output(instance_id, EvalStatus.EMPTY_PATCH))
+    status = EvalStatus.RESOLVED if attempt.resolved else EvalStatus.UNRESOLVED
+    return ImportedEvaluation(
+        status, apply_method="git apply", eval_script=_script(instance_id),
+        test_output=_output(instance_id, status),
+        tests=(
+            ImportedTest("tests/test_x.py::test_issue", "FAIL_TO_PASS",
+                         "PASSED" if attempt.resolved else "FAILED", attempt.resolved),
+            ImportedTest("tests/test_x.py::test_old", "PASS_TO_PASS", "PASSED", True),
+        ),
+    )
+
+
+def _script(instance_id: str) -> str:
+    return f"#!/bin/bash\n# evaluate {instance_id}\npytest\n"
+
+
+def _output(instance_id: str, status: EvalStatus) -> str:
+    return f"test output of {instance_id}: {status.value}\n"
 
 
 def random_tasks(

@@ -10,7 +10,6 @@ every read is bounded by a host-side deadline, not only by the in-container `tim
 
 from __future__ import annotations
 
-import os
 import select
 import socket
 import struct
@@ -24,6 +23,9 @@ import requests
 from docker.models.containers import Container
 
 from harness.sandboxes.base import TESTBED, ExecResult, SandboxError, SandboxTimeout
+from harness.sandboxes.owner import HOST_LABEL as OWNER_HOST_LABEL
+from harness.sandboxes.owner import PID_LABEL as OWNER_PID_LABEL
+from harness.sandboxes.owner import owner_labels
 
 PRISTINE = "/opt/testbed"
 # Capabilities a root process in the sandbox keeps: enough to own, copy and kill its files.
@@ -31,10 +33,13 @@ _DROPPED_CAPS = ["NET_RAW", "NET_BIND_SERVICE", "MKNOD", "SYS_CHROOT", "AUDIT_WR
 # Housekeeping commands (copying the testbed, diffs, file access) get this long.
 _INTERNAL_TIMEOUT = 300.0
 _DOCKER_ERRORS = (docker.errors.DockerException, requests.RequestException, OSError)
+__all__ = ["OWNER_HOST_LABEL", "OWNER_PID_LABEL", "DockerSandbox", "SandboxLimits"]
 
-
-OWNER_HOST_LABEL = "harness.owner.host"
-OWNER_PID_LABEL = "harness.owner.pid"
+# The container's PID 1: a shell that keeps one sleep going and reaps every orphan. Processes
+# of the namespace cannot signal their init, so a candidate that kills every process it can
+# (`kill -1`) leaves the sandbox up, and its end is graded as its own error, not retried as an
+# infrastructure fault (with docker's init, killing its one child stopped the container).
+INIT_SCRIPT = 'trap "" HUP INT TERM; while :; do sleep 86400 & wait $!; done'
 
 
 @dataclass(frozen=True)
@@ -43,7 +48,11 @@ class SandboxLimits:
 
     memory: str = "2g"
     cpus: float = 1.0
-    pids: int = 512
+    # A fork bomb stops at this many processes (the host saw 1,158 with 512 a sandbox).
+    pids: int = 256
+    # CPU weight against other containers and the host's own processes (docker's default is
+    # 1024): a busy sandbox yields to everyone else when the CPUs are contended.
+    cpu_shares: int = 256
     testbed_size: str = "1g"
     tmp_size: str = "256m"
     # Bytes kept per stream (stdout, stderr) of one command; the rest is dropped.
@@ -143,7 +152,7 @@ class DockerSandbox:
         try:
             container = client.containers.run(
                 image,
-                command=["sleep", "infinity"],
+                command=["sh", "-c", INIT_SCRIPT],
                 detach=True,
                 network_mode="none",
                 read_only=True,
@@ -154,8 +163,9 @@ class DockerSandbox:
                 mem_limit=limits.memory,
                 memswap_limit=limits.memory,
                 nano_cpus=int(limits.cpus * 1e9),
+                cpu_shares=limits.cpu_shares,
                 pids_limit=limits.pids,
-                init=True,
+                init=False,
                 privileged=False,
                 cap_drop=_DROPPED_CAPS,
                 security_opt=["no-new-privileges"],
@@ -166,16 +176,17 @@ class DockerSandbox:
                     "harness.tier": "sandbox",
                     "harness.image": image,
                     # Who owns it: `prune --orphans` removes only sandboxes of dead processes.
-                    OWNER_HOST_LABEL: socket.gethostname(),
-                    OWNER_PID_LABEL: str(os.getpid()),
+                    **owner_labels(),
                 },
             )
         except _DOCKER_ERRORS as error:
             raise SandboxError(f"could not start a sandbox from image {image}: {error}") from error
         sandbox = cls(container, limits)
         try:
-            # The one child of the init process: the sweep after a timeout must spare it.
-            sandbox._main_pid = sandbox._checked("cat /proc/1/task/1/children").split()[0]
+            # The init's sleep: the sweep after a timeout spares it (were it killed, the init
+            # would start another).
+            children = sandbox._checked("cat /proc/1/task/1/children").split()
+            sandbox._main_pid = children[0] if children else ""
             sandbox._populate()
         except BaseException:
             sandbox.close()

@@ -6,19 +6,16 @@ are kept on purpose (they are the cache) until the user asks for them to go.
 
 from __future__ import annotations
 
-import os
-import socket
 from dataclasses import dataclass, field
 
 import docker
 import docker.errors
-from docker.models.containers import Container
 
-from harness.sandboxes.docker_sandbox import OWNER_HOST_LABEL, OWNER_PID_LABEL
+from harness.sandboxes.owner import owner_is_gone
 
 LABEL = "harness=1"
 # Images depend on the tier below, so they go top down.
-_TIER_ORDER = {"instance": 0, "env": 1, "base": 2}
+_TIER_ORDER = {"prebuilt": 0, "instance": 0, "env": 1, "base": 2}
 
 
 @dataclass
@@ -33,24 +30,6 @@ class PruneReport:
         if self.failures:
             text += f"; {len(self.failures)} could not be removed:\n  " + "\n  ".join(self.failures)
         return text
-
-
-def _owner_is_gone(container: Container) -> bool:
-    """True when the process that started this sandbox no longer runs on this host."""
-    labels = container.labels
-    if labels.get(OWNER_HOST_LABEL) != socket.gethostname():
-        return False  # another host's process: we cannot tell, so it is not ours to remove
-    try:
-        pid = int(labels.get(OWNER_PID_LABEL, ""))
-    except ValueError:
-        return True  # made before owners were recorded
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
 
 
 def prune(
@@ -69,7 +48,7 @@ def prune(
     """
     report = PruneReport()
     for container in client.containers.list(all=True, filters={"label": label}):
-        if orphans_only and not _owner_is_gone(container):
+        if orphans_only and not owner_is_gone(container.labels):
             continue
         try:
             container.remove(force=True)
@@ -82,10 +61,12 @@ def prune(
         return report
     found = client.images.list(all=True, filters={"label": label})
     found.sort(key=lambda image: _TIER_ORDER.get(image.labels.get("harness.tier", ""), -1))
-    for image in found:
-        name = image.tags[0] if image.tags else image.short_id
+    # A pulled prebuilt image carries no label of ours; its adapted copy names it.
+    pulled = [image.labels["harness.source"] for image in found if "harness.source" in image.labels]
+    for image in [*found, *pulled]:
+        name = image if isinstance(image, str) else (image.tags or [image.short_id])[0]
         try:
-            client.images.remove(image.id, force=True)
+            client.images.remove(name if isinstance(image, str) else image.id, force=True)
             report.images.append(name)
         except docker.errors.NotFound:
             pass

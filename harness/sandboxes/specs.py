@@ -16,6 +16,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from harness.evaluation.evaluator import TestSetup
 from harness.sandboxes.debootstrap import SUITE_PYTHON
 
 # Package data, so a wheel install finds the specs too (sandboxes/environments at the project
@@ -78,6 +79,10 @@ class EnvironmentSpec(BaseModel):
     def python_version(self) -> str:
         """The Python of the spec's Debian suite (3.9 bullseye, 3.11 bookworm, 3.13 trixie)."""
         return SUITE_PYTHON[self.suite]
+
+    def test_setup(self) -> TestSetup:
+        """How tasks of this spec run their tests: command, log parser, time limit."""
+        return TestSetup(self.test_cmd, self.log_parser, float(self.test_timeout))
 
     def install_steps(self, version: str) -> list[str]:
         """The install commands for a task of `version`, with their environment exported."""

@@ -1,22 +1,31 @@
-"""The results store: SQLite (or any SQLAlchemy URL) through the SQLAlchemy 2.0 typed ORM.
+"""The results store: SQLite (or any SQLAlchemy URL, PostgreSQL included) through the
+SQLAlchemy 2.0 typed ORM. The only package of harness that speaks SQL.
+
+- schema.py: every table.
+- migrations.py + revisions/: schema versions (Alembic); how to add one is in migrations.py.
+- database.py: URLs and engines; sessions.py: the engine's sessions and write lock.
+- runs.py, run_records.py (the runner's), validations.py, responses.py, imports.py: named
+  queries, grouped by who asks.
 
 Every figure the tool prints is computed from these tables alone.
 """
 
 from __future__ import annotations
 
-import json
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
-from sqlalchemy import create_engine, event, select
-from sqlalchemy.engine import Engine
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from harness.evaluation.status import EvalStatus, TestStatus
+from harness.store.database import DEFAULT_DB, StoreError, database_url
+from harness.store.imports import RunImports
+from harness.store.migrations import bring_up_to_date
+from harness.store.opening import describe
+from harness.store.responses import ResponseQueries
+from harness.store.run_records import RunRecordQueries
+from harness.store.runs import RunQueries
 from harness.store.schema import (
     AttemptRecord,
     Base,
@@ -29,88 +38,59 @@ from harness.store.schema import (
     ValidationRecord,
     utcnow,
 )
+from harness.store.validations import ValidationQueries
 from harness.tasks import Task
 
 __all__ = [
-    "AttemptRecord", "Base", "EvalStatus", "EvaluationRecord", "ModelResponseRecord", "RunRecord",
-    "RunTaskRecord", "Store", "TaskRecord", "TestResultRecord", "TestStatus", "ValidationRecord",
-    "utcnow",
+    "DEFAULT_DB", "AttemptRecord", "Base", "EvalStatus", "EvaluationRecord",
+    "ModelResponseRecord", "RunRecord", "RunTaskRecord", "Store", "StoreError", "TaskRecord",
+    "TestResultRecord", "TestStatus", "ValidationRecord", "database_url", "utcnow",
 ]
 
-DEFAULT_DB = Path("results") / "harness.db"
 
-
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    cursor = dbapi_connection.cursor()
-    # WAL lets `report` read while a run writes; NORMAL sync keeps each commit durable against
-    # a killed process (only an OS crash can lose the last transactions).
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=30000")
-    cursor.close()
-
-
-def database_url(db: str | Path | None) -> str:
-    """A SQLAlchemy URL from what the user typed: a URL as is, a path as SQLite."""
-    if db is None:
-        db = DEFAULT_DB
-    text = str(db)
-    if "://" in text:
-        return text
-    path = Path(text)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return f"sqlite:///{path}"
-
-
-class Store:
-    """Owns the engine; hands out short sessions. Writes are serialized in-process so worker
-    threads never fight over SQLite's single writer."""
+class Store(RunQueries, RunRecordQueries, ValidationQueries, ResponseQueries, RunImports):
+    """The store: opening it brings its schema up to date (see harness.store.migrations)."""
 
     def __init__(self, db: str | Path | None = None) -> None:
-        self.url = database_url(db)
-        self.engine: Engine = create_engine(self.url)
-        if self.engine.dialect.name == "sqlite":
-            event.listen(self.engine, "connect", _sqlite_pragmas)
-        Base.metadata.create_all(self.engine)
-        self._write_lock = threading.Lock()
-
-    @contextmanager
-    def reading(self) -> Iterator[Session]:
-        with Session(self.engine, expire_on_commit=False) as session:
-            yield session
-
-    @contextmanager
-    def writing(self) -> Iterator[Session]:
-        """One transaction: committed on success, rolled back on any error."""
-        with self._write_lock, Session(self.engine, expire_on_commit=False) as session:
-            with session.begin():
-                yield session
-
-    def close(self) -> None:
-        self.engine.dispose()
+        """Raises StoreError when the store cannot be opened (see harness.store.database)."""
+        super().__init__(db)
+        try:
+            bring_up_to_date(self.engine)
+        except SQLAlchemyError as error:
+            self.engine.dispose()
+            raise StoreError(describe(error, self.url)) from None
+        except BaseException:
+            self.engine.dispose()
+            raise
 
     # --- tasks ---------------------------------------------------------------------------
 
     def upsert_task(self, session: Session, task: Task) -> TaskRecord:
+        """The row of this exact task definition, added if new. Two drivers registering the
+        same task at once both get the one row."""
         content_hash = task.content_hash
-        record = session.scalar(
-            select(TaskRecord).where(
-                TaskRecord.instance_id == task.instance_id,
-                TaskRecord.content_hash == content_hash,
-            )
+        query = select(TaskRecord).where(
+            TaskRecord.instance_id == task.instance_id, TaskRecord.content_hash == content_hash
         )
-        if record is None:
-            record = TaskRecord(
-                instance_id=task.instance_id,
-                content_hash=content_hash,
-                repo=task.repo,
-                row=task.to_row(),
-            )
+        record = session.scalar(query)
+        if record is not None:
+            return record
+        record = TaskRecord(
+            instance_id=task.instance_id, content_hash=content_hash, repo=task.repo,
+            row=task.to_row(),
+        )
+        if session.get_bind().dialect.name == "sqlite":
+            # No savepoint on SQLite: pysqlite opens transactions only before DML, so one here
+            # could commit on its own; and SQLite's single writer (plus Store's write lock)
+            # makes losing this race a locked-database error, not a duplicate.
             session.add(record)
             session.flush()
+            return record
+        try:
+            # A savepoint: losing the race must not end the caller's transaction.
+            with session.begin_nested():
+                session.add(record)
+        except IntegrityError:
+            record = session.scalars(query).one()
         return record
 
-
-def dumps(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, default=str)

@@ -1,4 +1,4 @@
-"""The SQL of one run, as the runner (the driver) needs it: open or check the run, find the work
+"""The SQL of one run as the runner (the driver) needs it: open or check the run, find the work
 left, commit attempts and evaluations, link attempts to verdicts, close the run.
 
 Only the driver calls these: executors and their workers never touch the store, so the unique
@@ -9,20 +9,26 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete, or_, select
+from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 
-from harness.store import (
+from harness.store.schema import (
+    REDO_KINDS,
     AttemptRecord,
     EvaluationRecord,
     RunRecord,
     RunTaskRecord,
-    Store,
+    TaskRecord,
     utcnow,
 )
-from harness.tasks import Task
+from harness.store.sessions import Sessions
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from harness.tasks import Task
 
 
 @dataclass(frozen=True)
@@ -32,6 +38,7 @@ class StoredAttempt:
     patch_hash: str
     patch: str
     evaluation_id: int | None
+    error_kind: str | None
 
 
 @dataclass(frozen=True)
@@ -43,17 +50,17 @@ class LinkedAttempt:
     dollars: float
 
 
-class RunRecords:
-    """One run's rows in one store."""
+class RunRecordQueries(Sessions):
+    """One run's rows, as the runner reads and writes them."""
 
-    def __init__(self, store: Store, run_id: str) -> None:
-        self.store = store
-        self.run_id = run_id
+    # Provided by Store (which mixes this class in).
+    upsert_task: Callable[[Session, Task], TaskRecord]
 
     # --- the run ---------------------------------------------------------------------------
 
-    def open(
+    def open_run(
         self,
+        run_id: str,
         new_run: Callable[[], RunRecord],
         check_existing: Callable[[RunRecord], None],
         k: int,
@@ -61,8 +68,8 @@ class RunRecords:
     ) -> dict[str, int]:
         """Creates the run (or checks an existing one and raises its k), links the tasks.
         Returns instance_id -> task row id."""
-        with self.store.writing() as session:
-            run = session.get(RunRecord, self.run_id)
+        with self.writing() as session:
+            run = session.get(RunRecord, run_id)
             if run is None:
                 run = new_run()
                 session.add(run)
@@ -73,20 +80,22 @@ class RunRecords:
             run.updated_at = utcnow()
             linked = set(
                 session.scalars(
-                    select(RunTaskRecord.task_id).where(RunTaskRecord.run_id == self.run_id)
+                    select(RunTaskRecord.task_id).where(RunTaskRecord.run_id == run_id)
                 )
             )
             ids: dict[str, int] = {}
             for task in tasks:
-                record = self.store.upsert_task(session, task)
+                record = self.upsert_task(session, task)
                 ids[task.instance_id] = record.id
                 if record.id not in linked:
-                    session.add(RunTaskRecord(run_id=self.run_id, task_id=record.id))
+                    session.add(RunTaskRecord(run_id=run_id, task_id=record.id))
         return ids
 
-    def finish(self, status: str, note: str, extra_config: dict[str, Any] | None) -> None:
-        with self.store.writing() as session:
-            run = session.get(RunRecord, self.run_id)
+    def finish_run(
+        self, run_id: str, status: str, note: str, extra_config: dict[str, Any] | None
+    ) -> None:
+        with self.writing() as session:
+            run = session.get(RunRecord, run_id)
             assert run is not None
             run.status = status
             run.note = note
@@ -94,45 +103,38 @@ class RunRecords:
             if extra_config:
                 run.config = {**run.config, **extra_config}
 
-    def set_task_error(self, task_id: int, message: str | None) -> None:
-        with self.store.writing() as session:
-            link = session.get(RunTaskRecord, (self.run_id, task_id))
+    def set_task_error(self, run_id: str, task_id: int, message: str | None) -> None:
+        with self.writing() as session:
+            link = session.get(RunTaskRecord, (run_id, task_id))
             if link is not None:
                 link.error = None if message is None else message[:4000]
 
     # --- planning --------------------------------------------------------------------------
 
-    def drop_infra_attempts(self) -> None:
-        """Infrastructure errors are not results: dropped so they are made again."""
-        with self.store.writing() as session:
-            session.execute(
-                delete(AttemptRecord).where(
-                    AttemptRecord.run_id == self.run_id, AttemptRecord.error_kind == "infra"
-                )
-            )
-
-    def attempts_of(self, task_id: int) -> list[StoredAttempt]:
-        with self.store.reading() as session:
+    def attempts_of(self, run_id: str, task_id: int) -> list[StoredAttempt]:
+        with self.reading() as session:
             rows = session.execute(
                 select(
                     AttemptRecord.id, AttemptRecord.index, AttemptRecord.patch_hash,
-                    AttemptRecord.patch, AttemptRecord.evaluation_id,
-                ).where(AttemptRecord.run_id == self.run_id, AttemptRecord.task_id == task_id)
+                    AttemptRecord.patch, AttemptRecord.evaluation_id, AttemptRecord.error_kind,
+                ).where(AttemptRecord.run_id == run_id, AttemptRecord.task_id == task_id)
             ).all()
         return [StoredAttempt(*row) for row in rows]
 
     def evaluated_hashes(self, task_id: int) -> set[str]:
         """Patch hashes with a stored verdict for the task (from any run)."""
-        with self.store.reading() as session:
+        with self.reading() as session:
             return set(
                 session.scalars(
                     select(EvaluationRecord.patch_hash).where(EvaluationRecord.task_id == task_id)
                 )
             )
 
-    def progress_so_far(self, price_per_second: float) -> tuple[int, set[int], float]:
+    def progress_so_far(
+        self, run_id: str, price_per_second: float
+    ) -> tuple[int, set[int], float]:
         """Attempts with a verdict, tasks solved and dollars spent, for the progress bar."""
-        with self.store.reading() as session:
+        with self.reading() as session:
             rows = session.execute(
                 select(
                     AttemptRecord.task_id,
@@ -141,7 +143,7 @@ class RunRecords:
                     EvaluationRecord.status,
                 )
                 .join(EvaluationRecord, AttemptRecord.evaluation_id == EvaluationRecord.id)
-                .where(AttemptRecord.run_id == self.run_id)
+                .where(AttemptRecord.run_id == run_id)
             ).all()
         solved = {task_id for task_id, _, _, status in rows if status.resolved}
         dollars = sum((model or 0.0) + compute * price_per_second for _, model, compute, _ in rows)
@@ -149,17 +151,32 @@ class RunRecords:
 
     # --- results ---------------------------------------------------------------------------
 
-    def add_attempt(self, record: AttemptRecord) -> bool:
-        """False when the (run, task, index) is already stored: the first copy is kept."""
+    def add_attempt(
+        self, record: AttemptRecord, replaces: int | None = None,
+        samples: list[tuple[int, int]] | None = None,
+    ) -> bool:
+        """Stores the attempt in one transaction with dropping the kept row it `replaces` (an
+        infrastructure error or budget cut being redone) and claiming the ledger `samples`
+        (call id, position) it used, whose shares become its model dollars. False when the
+        (run, task, index) is already stored: the first copy is kept."""
+        from harness.store.spend import claim_samples, drop_attempt  # spend.py imports Store
+
         try:
-            with self.store.writing() as session:
+            with self.writing() as session:
+                if replaces is not None:
+                    drop_attempt(session, replaces)
                 session.add(record)
+                session.flush()
+                if samples:
+                    dollars, found = claim_samples(session, record.id, record.run_id, samples)
+                    if found:  # else the agent's ledger had no store: keep its own figure
+                        record.model_dollars = dollars
         except IntegrityError:
             return False
         return True
 
     def evaluation_id(self, task_id: int, patch_hash: str) -> int | None:
-        with self.store.reading() as session:
+        with self.reading() as session:
             return session.scalar(
                 select(EvaluationRecord.id).where(
                     EvaluationRecord.task_id == task_id, EvaluationRecord.patch_hash == patch_hash
@@ -169,27 +186,27 @@ class RunRecords:
     def add_evaluation(self, record: EvaluationRecord) -> bool:
         """False when the (task, patch hash) already has a verdict (the same by definition)."""
         try:
-            with self.store.writing() as session:
+            with self.writing() as session:
                 session.add(record)
         except IntegrityError:
             return False
         return True
 
-    def link(
-        self, task_id: int, patch_hash: str, evaluation_id: int, price_per_second: float,
-        charge: tuple[int, float] | None = None,
+    def link_verdict(
+        self, run_id: str, task_id: int, patch_hash: str, evaluation_id: int,
+        price_per_second: float, charge: tuple[int, float] | None = None,
     ) -> list[LinkedAttempt]:
-        """Gives every attempt of this run on the task with this patch, still without one, the
-        verdict. `charge` (attempt index, compute seconds) adds the evaluation's compute to the
-        attempt that caused it."""
-        with self.store.writing() as session:
+        """Gives every counted attempt of this run on the task with this patch, still without
+        one, the verdict. `charge` (attempt index, compute seconds) adds the evaluation's
+        compute to the attempt that caused it."""
+        with self.writing() as session:
             evaluation = session.get(EvaluationRecord, evaluation_id)
             assert evaluation is not None
             if charge is not None:
                 index, seconds = charge
                 caused = session.scalar(
                     select(AttemptRecord).where(
-                        AttemptRecord.run_id == self.run_id, AttemptRecord.task_id == task_id,
+                        AttemptRecord.run_id == run_id, AttemptRecord.task_id == task_id,
                         AttemptRecord.index == index,
                     )
                 )
@@ -197,9 +214,12 @@ class RunRecords:
                     caused.compute_seconds += seconds
             waiting = session.scalars(
                 select(AttemptRecord).where(
-                    AttemptRecord.run_id == self.run_id, AttemptRecord.task_id == task_id,
+                    AttemptRecord.run_id == run_id, AttemptRecord.task_id == task_id,
                     AttemptRecord.patch_hash == patch_hash, AttemptRecord.evaluation_id.is_(None),
-                    or_(AttemptRecord.error_kind.is_(None), AttemptRecord.error_kind != "infra"),
+                    or_(
+                        AttemptRecord.error_kind.is_(None),
+                        AttemptRecord.error_kind.not_in(REDO_KINDS),
+                    ),
                 )
             ).all()
             linked = []

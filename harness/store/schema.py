@@ -97,6 +97,17 @@ class EvaluationRecord(Base):
     seconds: Mapped[float] = mapped_column(Float, default=0.0)
     compute_seconds: Mapped[float] = mapped_column(Float, default=0.0)
     harness_revision: Mapped[str] = mapped_column(String(64), default="")
+    # The environment of the verdict: "prebuilt" (pulled) or "build" (made here), the image's
+    # name, and its registry digest (repo@sha256:...) or, for our builds, its image id.
+    image_source: Mapped[str] = mapped_column(String(20), default="")
+    image_name: Mapped[str] = mapped_column(String(500), default="")
+    image_digest: Mapped[str] = mapped_column(String(300), default="")
+    # The candidate seems to tamper with the test run (harness.evaluation.tamper, junit): the
+    # verdict stands, reports show it apart and export refuses it unless told.
+    suspicious: Mapped[bool] = mapped_column(Boolean, default=False)
+    suspicion: Mapped[str] = mapped_column(Text, default="")
+    # What the candidate's code did to end its test run early (an `error` verdict), if it did.
+    fault: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     tests: Mapped[list[TestResultRecord]] = relationship(
@@ -109,7 +120,8 @@ class TestResultRecord(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     evaluation_id: Mapped[int] = mapped_column(ForeignKey("evaluations.id"), index=True)
-    name: Mapped[str] = mapped_column(String(1000))
+    # Text, not a bounded string: parametrized test ids can be longer than any sane bound.
+    name: Mapped[str] = mapped_column(Text)
     # FAIL_TO_PASS, PASS_TO_PASS, or OTHER for tests outside both lists.
     kind: Mapped[str] = mapped_column(String(20))
     # None: the test did not appear in the output at all (graded as failed).
@@ -117,6 +129,10 @@ class TestResultRecord(Base):
     passed: Mapped[bool] = mapped_column()
 
     evaluation: Mapped[EvaluationRecord] = relationship(back_populates="tests")
+
+
+# Attempt rows that are kept but not counted in any rate: redone by a later invocation.
+REDO_KINDS = ("infra", "budget_cut")
 
 
 class AttemptRecord(Base):
@@ -197,3 +213,49 @@ class ModelResponseRecord(Base):
     dollars: Mapped[float | None] = mapped_column(Float, nullable=True)
     seconds: Mapped[float] = mapped_column(Float)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ModelCallRecord(Base):
+    """The ledger of spend: one row per model call as it happened (a paid call, a failed try
+    or an answer from the response cache). Every dollar figure derives from these rows."""
+
+    __tablename__ = "model_calls"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # NULL for a call made outside any run (e.g. a library user calling the agent directly).
+    run_id: Mapped[str | None] = mapped_column(String(200), index=True, nullable=True)
+    instance_id: Mapped[str] = mapped_column(String(300), default="")
+    model: Mapped[str] = mapped_column(String(300))
+    # The attempt index each returned sample was asked for, in sample order (the batch's plan).
+    attempt_indices: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    n: Mapped[int] = mapped_column(Integer, default=1)  # samples asked
+    samples: Mapped[int] = mapped_column(Integer, default=0)  # samples returned
+    # ok (billed), error (no answer: HTTP error or timeout), cached (from the response cache).
+    outcome: Mapped[str] = mapped_column(String(20))
+    http_status: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    input_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    output_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    cache_read_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    cache_write_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    # Billed now: 0 for a cached answer or a failed try; NULL when the price is unknown.
+    dollars: Mapped[float | None] = mapped_column(Float, nullable=True)
+    # A cached answer: what it cost when it was made (its tokens at today's price).
+    dollars_when_made: Mapped[float | None] = mapped_column(Float, nullable=True)
+    cache_key: Mapped[str] = mapped_column(String(64), default="", index=True)
+    seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class SampleUseRecord(Base):
+    """Which attempt used which sample of which call. A sample is used by at most one
+    attempt; a call's samples that no attempt uses are the run's overhead."""
+
+    __tablename__ = "sample_uses"
+    __table_args__ = (UniqueConstraint("call_id", "position"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    call_id: Mapped[int] = mapped_column(ForeignKey("model_calls.id"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    attempt_id: Mapped[int] = mapped_column(
+        ForeignKey("attempts.id", ondelete="CASCADE"), index=True
+    )

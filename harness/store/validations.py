@@ -1,0 +1,55 @@
+"""Stored validations of tasks (does the gold patch resolve, does the empty one not)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import select
+
+from harness.store.schema import ValidationRecord, utcnow
+from harness.store.sessions import Sessions
+
+
+class ValidationQueries(Sessions):
+    def save_validation(
+        self, instance_id: str, task_hash: str, spec: str, **values: Any
+    ) -> None:
+        """Stores the validation of one exact task definition under one spec, replacing an
+        earlier one. `values` are ValidationRecord's other columns."""
+        unknown = set(values) - set(ValidationRecord.__table__.columns.keys())
+        if unknown:
+            raise TypeError(f"not columns of validations: {sorted(unknown)}")
+        with self.writing() as session:
+            record = session.scalar(
+                select(ValidationRecord).where(
+                    ValidationRecord.instance_id == instance_id,
+                    ValidationRecord.task_hash == task_hash,
+                    ValidationRecord.spec == spec,
+                )
+            )
+            if record is None:
+                record = ValidationRecord(instance_id=instance_id, task_hash=task_hash, spec=spec)
+                session.add(record)
+            for name, value in values.items():
+                setattr(record, name, value)
+            record.created_at = utcnow()
+
+    def newest_validations(
+        self, definitions: Iterable[tuple[str, str]]
+    ) -> dict[str, ValidationRecord]:
+        """The newest validation (any spec) of each (instance id, task hash), by instance id."""
+        wanted = set(definitions)
+        ids = sorted({instance_id for instance_id, _ in wanted})
+        found: dict[str, ValidationRecord] = {}
+        with self.reading() as session:
+            for start in range(0, len(ids), 500):
+                rows = session.scalars(
+                    select(ValidationRecord)
+                    .where(ValidationRecord.instance_id.in_(ids[start:start + 500]))
+                    .order_by(ValidationRecord.created_at, ValidationRecord.id)
+                )
+                for record in rows:
+                    if (record.instance_id, record.task_hash) in wanted:
+                        found[record.instance_id] = record
+        return found
