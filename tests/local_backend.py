@@ -90,10 +90,21 @@ class ScriptedAgent:
 
     def attempt(self, context: AttemptContext, sandbox: Sandbox) -> Candidate:
         if self.budget is not None:
-            attempt_budget = self.budget.start_attempt(context.task.instance_id)
+            # One priced model call per attempt, checked and recorded as the LLM agents do:
+            # the budget reads what was spent from the ledger.
+            from harness.models.ledger import CallEntry
+
+            instance_id = context.task.instance_id
+            attempt_budget = self.budget.start_attempt(
+                instance_id, run_id=context.run_id, index=context.index
+            )
             try:
-                attempt_budget.check()
-                attempt_budget.call_started()
+                attempt_budget.begin_call()
+                self.budget.ledger.record(CallEntry(
+                    run_id=context.run_id, instance_id=instance_id, model="scripted",
+                    attempt_indices=[context.index], n=1, samples=1, outcome="ok",
+                    dollars=self.dollars,
+                ))
                 attempt_budget.call_ended(self.dollars, cached=False)
             finally:
                 attempt_budget.finish()
