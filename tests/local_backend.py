@@ -16,7 +16,6 @@ from pathlib import Path
 from harness.agents.base import AttemptContext, Candidate, Usage
 from harness.evaluation.evaluator import TestSetup
 from harness.models.budget import Budget
-from harness.models.ledger import CallEntry
 from harness.repos import RepoSource
 from harness.runner import Runner, RunPlan, SandboxFactory
 from harness.sandboxes.base import Sandbox, SandboxError
@@ -91,17 +90,20 @@ class ScriptedAgent:
 
     def attempt(self, context: AttemptContext, sandbox: Sandbox) -> Candidate:
         if self.budget is not None:
+            # One priced model call per attempt, checked and recorded as the LLM agents do:
+            # the budget reads what was spent from the ledger.
+            from harness.models.ledger import CallEntry
+
+            instance_id = context.task.instance_id
             attempt_budget = self.budget.start_attempt(
-                context.task.instance_id, run_id=context.run_id, index=context.index
+                instance_id, run_id=context.run_id, index=context.index
             )
             try:
-                # As the model layer does: check and count the call, write it to the ledger
-                # (which the run and instance budgets read), then charge the attempt.
                 attempt_budget.begin_call()
                 self.budget.ledger.record(CallEntry(
-                    run_id=context.run_id, instance_id=context.task.instance_id,
-                    model="scripted", attempt_indices=[context.index], n=1, samples=1,
-                    outcome="ok", dollars=self.dollars,
+                    run_id=context.run_id, instance_id=instance_id, model="scripted",
+                    attempt_indices=[context.index], n=1, samples=1, outcome="ok",
+                    dollars=self.dollars,
                 ))
                 attempt_budget.call_ended(self.dollars, cached=False)
             finally:

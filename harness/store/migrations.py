@@ -100,8 +100,9 @@ def bring_up_to_date(engine: Engine) -> None:
                 )
             command.upgrade(alembic_config(connection), "head")
     except OperationalError as error:
-        reason = str(error.orig).strip().splitlines()[0] if error.orig else str(error)
-        raise StoreError(f"cannot open the store {where}: {reason}") from None
+        from harness.store.opening import describe
+
+        raise StoreError(describe(error, str(engine.url))) from None
 
 
 def upgrade_through_revisions(engine: Engine, target: str = "head") -> None:
