@@ -38,6 +38,10 @@ def ray_environment() -> dict[str, str]:
     return {
         **os.environ,
         "RAY_USAGE_STATS_ENABLED": "0",
+        # Ray 2.60's `ray start --head` turns on token authentication (its token in
+        # ~/.ray/auth_token), which drivers and nodes then fail to present; a cluster on loopback
+        # for one test needs none.
+        "RAY_AUTH_MODE": "disabled",
         "PYTHONPATH": str(ROOT),
         # Logs of the nodes stay in the cluster's temp dir, not on the test's terminal.
         "RAY_DISABLE_IMPORT_WARNING": "1",
