@@ -110,9 +110,10 @@ def docker_sandboxes(options: DockerOptions) -> SandboxFactory:
     def resolver():
         from harness.sandboxes.prebuilt import ImageResolver
 
+        connection = client()  # before the lock, which client() takes too (not reentrant)
         with lock:
             if not made:
-                made.append(ImageResolver(client(), options.images, build_image, options.log))
+                made.append(ImageResolver(connection, options.images, build_image, options.log))
         return made[0]
 
     def start(image: str) -> Sandbox:
