@@ -167,7 +167,13 @@ def worker_agent(args: argparse.Namespace, services: ModelServices) -> Agent:
     the cluster's shared connection limit and budget ledger (`services`), and it has no
     response cache (workers never touch the store). Files named in the options (definitions,
     predictions) must be readable on every node."""
-    return build_agent(args, None, services.budget, limiter=services.limiter)
+    agent = build_agent(args, None, services.budget, limiter=services.limiter)
+    llm = getattr(agent, "llm", None)
+    if llm is not None:
+        # The registry leaves this check to the run (the driver makes it in before_work); a
+        # worker's model needs it too: it also sets the placeholder key of an --api-base server.
+        check_model_environment(llm)
+    return agent
 
 
 def command_run(args: argparse.Namespace) -> int:
