@@ -30,7 +30,7 @@ from harness.models.budget import BudgetExhausted
 from harness.models.llm import ModelFatalError
 from harness.patches import patch_hash
 from harness.provenance import code_revision, package_versions
-from harness.sandboxes.base import Sandbox, SandboxError
+from harness.sandboxes.base import Sandbox, SandboxError, SandboxStarved
 from harness.store import (
     AttemptRecord,
     EvaluationRecord,
@@ -73,6 +73,9 @@ class RunPlan:
     max_sandboxes: int
     vcpu_hour_dollars: float
     config: dict[str, Any] = field(default_factory=dict)
+    # After a starved evaluation (the host, not the candidate, ran out of time): wait this long
+    # before trying again, so the host can calm down.
+    starved_retry_wait: float = 60.0
 
 
 @dataclass
@@ -501,6 +504,16 @@ class _TaskWorker:
                     self.eval_sandbox = self.runner.sandboxes.start(self.image)
                 sandbox = self.eval_sandbox
                 return evaluate(self.item.task, patch, sandbox, self.setup)  # type: ignore[arg-type]
+            except SandboxStarved as error:
+                # The sandbox is sound; the host was too busy. Never a verdict: try again later.
+                last_error = f"{type(error).__name__}: {error}"
+                if self.runner.progress:
+                    self.runner.progress.write(
+                        f"{self.item.task.instance_id}: {error}; retrying in "
+                        f"{self.runner.plan.starved_retry_wait:.0f} s"
+                    )
+                if self.runner.stop.wait(self.runner.plan.starved_retry_wait):
+                    return None
             except SandboxError as error:
                 last_error = f"{type(error).__name__}: {error}"
                 if self.eval_sandbox is not None:
@@ -525,6 +538,8 @@ class _TaskWorker:
             log=outcome.log,
             seconds=outcome.seconds,
             compute_seconds=outcome.compute_seconds,
+            cpu_seconds=outcome.cpu_seconds,
+            decided_by_stage=outcome.decided_by_stage,
             harness_revision=code_revision(),
         )
         if outcome.grade is not None:

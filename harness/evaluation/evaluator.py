@@ -19,7 +19,8 @@ from harness.evaluation.grading import Grade, grade
 from harness.evaluation.log_parsers import parser_for
 from harness.evaluation.status import EvalStatus
 from harness.patches import touched_files
-from harness.sandboxes.base import Sandbox, SandboxError
+from harness.sandboxes.base import Sandbox, SandboxError, SandboxStarved
+from harness.sandboxes.cpu import cpu_use
 from harness.tasks import Task
 
 # Larger candidates are refused unapplied: no real fix is this big, and a huge text must not
@@ -48,7 +49,10 @@ class EvaluationOutcome:
     log: str
     grade: Grade | None
     seconds: float
-    compute_seconds: float
+    compute_seconds: float  # CPU seconds of the sandbox, reset included: what is billed
+    cpu_seconds: float | None = None  # CPU seconds of the evaluation script itself
+    # 1: decided by the FAIL_TO_PASS tests alone (fail fast); 2: by the full test command.
+    decided_by_stage: int | None = None
 
 
 def evaluate(
@@ -83,7 +87,12 @@ def evaluate(
         )
     )
     sandbox.reset()
+    cpu_before = sandbox.cpu_sample()
     result = sandbox.exec("sh -s", timeout=setup.test_timeout + 120, stdin=script)
+    cpu = cpu_use(cpu_before, sandbox.cpu_sample(), sandbox.cpu_share)
+    if (result.timed_out or result.exit_code == EXIT_TESTS_TIMED_OUT) and cpu.starved:
+        # The host, not the candidate, ran out of time: never a verdict.
+        raise SandboxStarved(f"the tests ran out of time starved of CPU: {cpu.describe()}")
     log = result.stderr
     apply_method = _apply_method(log)
 
@@ -121,6 +130,8 @@ def evaluate(
         grade=graded,
         seconds=time.monotonic() - started,
         compute_seconds=sandbox.compute_seconds - compute_before,
+        cpu_seconds=cpu.cpu_seconds,
+        decided_by_stage=2 if test_output or status is EvalStatus.TIMEOUT else None,
     )
 
 

@@ -24,6 +24,7 @@ import requests
 from docker.models.containers import Container
 
 from harness.sandboxes.base import TESTBED, ExecResult, SandboxError, SandboxTimeout
+from harness.sandboxes.cpu import ContainerCpu, CpuSample, run_share
 
 PRISTINE = "/opt/testbed"
 # Capabilities a root process in the sandbox keeps: enough to own, copy and kill its files.
@@ -128,7 +129,8 @@ class DockerSandbox:
         self.limits = limits
         self._closed = False
         self._busy = threading.Lock()
-        self._compute = 0.0
+        self._cpu = ContainerCpu(container.id, self._api)
+        self._cpu_seconds = 0.0  # the last reading: kept once the container is gone
         self._main_pid = ""
 
     @classmethod
@@ -188,7 +190,26 @@ class DockerSandbox:
 
     @property
     def compute_seconds(self) -> float:
-        return self._compute * self.limits.cpus
+        """CPU seconds the container's processes have used, from its cgroup."""
+        if not self._closed:
+            try:
+                self._cpu_seconds = self._cpu.sample().cpu_seconds
+            except _DOCKER_ERRORS:
+                pass
+        return self._cpu_seconds
+
+    @property
+    def cpu_share(self) -> float:
+        return run_share(self.limits.cpus)
+
+    def cpu_sample(self) -> CpuSample:
+        """See Sandbox.cpu_sample. Raises SandboxError when the container is gone."""
+        try:
+            sample = self._cpu.sample()
+        except _DOCKER_ERRORS as error:
+            raise SandboxError(f"sandbox {self._container.short_id}: {error}") from error
+        self._cpu_seconds = sample.cpu_seconds
+        return sample
 
     def __enter__(self) -> DockerSandbox:
         return self
@@ -236,7 +257,6 @@ class DockerSandbox:
                 if sock is not None:
                     sock.close()
                 seconds = time.monotonic() - started
-                self._compute += seconds
         return _Raw(code, bytes(streams[0]), bytes(streams[1]), seconds, truncated)
 
     def _exit_code(self, exec_id: str) -> int:

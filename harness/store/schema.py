@@ -95,7 +95,13 @@ class EvaluationRecord(Base):
     test_output: Mapped[str] = mapped_column(Text, default="")
     log: Mapped[str] = mapped_column(Text, default="")
     seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    # Billed sandbox CPU seconds (reset included); wall seconds times CPUs on older rows.
     compute_seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    # CPU seconds the evaluation script used, from the container's cgroup (NULL: not measured).
+    cpu_seconds: Mapped[float | None] = mapped_column(Float, nullable=True, default=None)
+    # 1: the FAIL_TO_PASS tests alone decided (fail fast); 2: the full test command; NULL: none
+    # ran (empty or unappliable patch) or the row predates the field.
+    decided_by_stage: Mapped[int | None] = mapped_column(Integer, nullable=True, default=None)
     harness_revision: Mapped[str] = mapped_column(String(64), default="")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
