@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,6 +32,7 @@ from harness.models.llm import ModelFatalError
 from harness.patches import patch_hash
 from harness.provenance import code_revision, package_versions
 from harness.sandboxes.base import Sandbox, SandboxError, SandboxStarved
+from harness.sandboxes.host_slots import HostSlots
 from harness.store import (
     AttemptRecord,
     EvaluationRecord,
@@ -63,6 +65,8 @@ class SandboxFactory:
     prepare_image: Callable[[Task], str]
     start: Callable[[str], Sandbox]
     test_setup: Callable[[Task], TestSetup]
+    # The host's sandbox budget shared with other processes; None: no limit beyond this run's.
+    host_slots: HostSlots | None = None
 
 
 @dataclass
@@ -99,12 +103,20 @@ class Progress:
         self.dollars = dollars
         self.price = price
         self.lock = threading.Lock()
+        self.waiting = 0  # workers waiting for a host sandbox slot
         self._refresh()
 
     def _refresh(self) -> None:
+        waiting = f", {self.waiting} waiting for a sandbox slot" if self.waiting else ""
         self.bar.set_postfix_str(
-            f"solved {len(self.solved)} tasks, ${self.dollars:.4f}", refresh=False
+            f"solved {len(self.solved)} tasks, ${self.dollars:.4f}{waiting}", refresh=False
         )
+
+    def set_waiting(self, waiting: int) -> None:
+        with self.lock:
+            self.waiting = waiting
+            self._refresh()
+            self.bar.refresh()
 
     def attempt_done(self, task_id: int, resolved: bool, dollars: float) -> None:
         with self.lock:
@@ -247,6 +259,8 @@ class Runner:
         done, solved, dollars = self._progress_so_far()
         self.progress = Progress(done + total_missing, done, solved, dollars,
                                  self.plan.vcpu_hour_dollars / 3600.0)
+        if self.sandboxes.host_slots is not None:
+            self.sandboxes.host_slots.on_wait = self.progress.set_waiting
         status = "finished"
         try:
             with ThreadPoolExecutor(max_workers=self.plan.max_sandboxes) as pool:
@@ -322,10 +336,15 @@ class Runner:
             if link is not None:
                 link.error = None
         worker = _TaskWorker(self, item, image, setup)
-        try:
-            worker.run()
-        finally:
-            worker.close()
+        slots = self.sandboxes.host_slots
+        # A worker holds its agent sandbox while it evaluates: it needs both slots at once.
+        needed = 2 if self.agent.uses_sandbox else 1
+        with slots.hold(needed, self.stop) if slots else nullcontext(True) as held:
+            try:
+                if held:
+                    worker.run()
+            finally:
+                worker.close()
 
 
 class _TaskWorker:

@@ -157,7 +157,35 @@ def docker_sandbox_factory(args: argparse.Namespace):
         spec = spec_for(task.repo, task.version)
         return TestSetup(spec.test_cmd, spec.log_parser, float(spec.test_timeout))
 
-    return SandboxFactory(prepare_image=prepare_image, start=start, test_setup=test_setup)
+    return SandboxFactory(
+        prepare_image=prepare_image, start=start, test_setup=test_setup,
+        host_slots=host_slots_from_args(args),
+    )
+
+
+def host_slots_from_args(args: argparse.Namespace):
+    """The host-wide sandbox budget (--host-max-sandboxes, $HARNESS_HOST_MAX_SANDBOXES, or the
+    CPU count). Raises UserError on a bad value."""
+    from harness.sandboxes.host_slots import HostLimitError, HostSlots, host_limit
+
+    try:
+        return HostSlots(host_limit(getattr(args, "host_max_sandboxes", None)))
+    except HostLimitError as error:
+        raise UserError(str(error)) from None
+
+
+def add_sandbox_budget_arguments(parser: argparse.ArgumentParser) -> None:
+    """--max-sandboxes (this process's share) and --host-max-sandboxes (every process's)."""
+    parser.add_argument(
+        "--max-sandboxes", type=int, default=max(1, os.cpu_count() or 1),
+        help="tasks worked on at once by this process, each with its own sandboxes "
+        "(default: CPU count)",
+    )
+    parser.add_argument(
+        "--host-max-sandboxes", type=int,
+        help="sandboxes on this host at once, shared by every harness process (default: "
+        "$HARNESS_HOST_MAX_SANDBOXES, else the CPU count)",
+    )
 
 
 def command_run(args: argparse.Namespace) -> int:
@@ -165,6 +193,8 @@ def command_run(args: argparse.Namespace) -> int:
 
     if args.k < 1:
         raise UserError("--k must be at least 1")
+    if args.max_sandboxes < 1:
+        raise UserError("--max-sandboxes must be at least 1")
     from harness.cli.swebench import load_tasks_from_args
 
     store = Store(args.db)
@@ -283,10 +313,7 @@ def parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--run-id", help="name of the run; rerunning an id resumes it")
     run.add_argument("--seed", type=int, default=0, help="run seed; attempt seeds derive from it")
-    run.add_argument(
-        "--max-sandboxes", type=int, default=max(1, os.cpu_count() or 1),
-        help="tasks worked on at once, each with its own sandboxes (default: CPU count)",
-    )
+    add_sandbox_budget_arguments(run)
     run.add_argument(
         "--cache-dir", default=str(Path("results") / "cache"),
         help="where cloned repositories are kept (default results/cache)",
