@@ -132,6 +132,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     validate.add_argument("--memory", default="3g", help="memory limit per sandbox (default 3g)")
     validate.add_argument("--cpus", type=float, default=1.0, help="CPUs per sandbox (default 1)")
     validate.add_argument("--json", action="store_true", help="print the table as JSON")
+    from harness.cli import add_sandbox_budget_arguments
+
+    add_sandbox_budget_arguments(validate)
     validate.add_argument(
         "--db", default=str(DEFAULT_DB),
         help=f"SQLite file or any SQLAlchemy URL (default {DEFAULT_DB})",
@@ -140,34 +143,59 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def command_validate(args: argparse.Namespace) -> int:
-    from harness.validation import save_validation, stored_validations, validate_task
+    import signal
+
+    from harness.cli import host_slots_from_args
+    from harness.validation import stored_validations
+    from harness.validation_pool import ValidationPool, ValidationSandboxes
 
     if args.repeats < 1:
         raise _user_error("--repeats must be at least 1")
+    if args.max_sandboxes < 1:
+        raise _user_error("--max-sandboxes must be at least 1")
     args.include_unvalidated = True
     tasks = load_dataset_from_args(args)
+    slots = host_slots_from_args(args)
     store = Store(args.db)
     try:
         done = {} if args.force else stored_validations(store, tasks)
         todo = [task for task in tasks if task.instance_id not in done]
         if done:
             _eprint(f"{len(done)} task(s) already validated (--force redoes them)")
-        sandboxes = _docker(args)
-        for number, task in enumerate(todo, start=1):
-            _eprint(f"[{number}/{len(todo)}] validating {task.instance_id}")
-            spec_name, setup = sandboxes.setup(task)
-            result = validate_task(
-                task, sandboxes.prepare_image, sandboxes.start, setup, spec_name,
-                repeats=args.repeats, log=lambda line: _eprint(f"  {line}"),
-            )
-            save_validation(store, task, result, args.repeats)
-            verdict = "valid" if result.valid else f"NOT valid: {result.reason}"
-            _eprint(f"  {task.instance_id}: {verdict} ({result.seconds:.0f} s)")
+        docker = _docker(args)
+        pool = ValidationPool(
+            store,
+            ValidationSandboxes(docker.prepare_image, docker.start, docker.setup, slots),
+            repeats=args.repeats, max_sandboxes=args.max_sandboxes,
+        )
+        if args.force:
+            pool.forget(todo)
+        outcome = None
+        if todo:
+            _eprint(f"validating {len(todo)} task(s), {args.repeats} repeat(s) of gold and "
+                    f"empty each, {min(args.max_sandboxes, len(todo))} at a time")
+            # A stop request only sets a flag; the pool removes its sandboxes and returns.
+            handlers = {
+                number: signal.signal(number, lambda *_: pool.request_stop())
+                for number in (signal.SIGINT, signal.SIGTERM)
+            }
+            try:
+                outcome = pool.run(todo)
+            finally:
+                for number, handler in handlers.items():
+                    signal.signal(number, handler)
         records = stored_validations(store, tasks)
     finally:
         store.close()
     rows = [records[task.instance_id] for task in tasks if task.instance_id in records]
     print(render_json(rows) if args.json else render_table(rows))
+    if outcome is not None and outcome.stopped:
+        _eprint("stopped: rerun the same command to resume (finished evaluations are kept)")
+        return 130
+    if outcome is not None and outcome.left_for_later:
+        _eprint(f"{len(outcome.left_for_later)} task(s) not finished (infrastructure "
+                "errors): rerun to retry them")
+        return 1
     return 0
 
 

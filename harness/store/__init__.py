@@ -27,6 +27,7 @@ from harness.store.schema import (
     TaskRecord,
     TestResultRecord,
     ValidationRecord,
+    ValidationRunRecord,
     utcnow,
 )
 from harness.tasks import Task
@@ -34,7 +35,7 @@ from harness.tasks import Task
 __all__ = [
     "AttemptRecord", "Base", "EvalStatus", "EvaluationRecord", "ModelResponseRecord", "RunRecord",
     "RunTaskRecord", "Store", "TaskRecord", "TestResultRecord", "TestStatus", "ValidationRecord",
-    "utcnow",
+    "ValidationRunRecord", "utcnow",
 ]
 
 DEFAULT_DB = Path("results") / "harness.db"

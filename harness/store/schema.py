@@ -182,6 +182,28 @@ class ValidationRecord(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
+class ValidationRunRecord(Base):
+    """One evaluation of gold or empty during a task's validation, stored as it finishes so
+    that an interrupted `validate` resumes where it stopped."""
+
+    __tablename__ = "validation_runs"
+    __table_args__ = (UniqueConstraint("instance_id", "task_hash", "spec", "patch", "repeat"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    instance_id: Mapped[str] = mapped_column(String(300), index=True)
+    task_hash: Mapped[str] = mapped_column(String(64))
+    spec: Mapped[str] = mapped_column(String(200))
+    patch: Mapped[str] = mapped_column(String(10))  # "gold" or "empty"
+    repeat: Mapped[int] = mapped_column(Integer)
+    status: Mapped[EvalStatus] = mapped_column(Enum(EvalStatus, native_enum=False, length=40))
+    seconds: Mapped[float] = mapped_column(Float)
+    cpu_seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
+    # Listed tests that kept it from resolving; every listed test's status (None: absent).
+    against: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    statuses: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
 class ModelResponseRecord(Base):
     """One model answer (all `n` choices of one call), with the tokens and dollars it cost
     when it was first made."""
