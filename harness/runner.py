@@ -27,6 +27,7 @@ from tqdm import tqdm
 
 from harness.agents.base import Agent, AttemptContext, AttemptError, Candidate
 from harness.evaluation.evaluator import EvaluationOutcome, TestSetup, evaluate
+from harness.evaluation.fail_fast import evaluate_fail_fast
 from harness.models.budget import BudgetExhausted
 from harness.models.llm import ModelFatalError
 from harness.patches import patch_hash
@@ -80,6 +81,8 @@ class RunPlan:
     # After a starved evaluation (the host, not the candidate, ran out of time): wait this long
     # before trying again, so the host can calm down.
     starved_retry_wait: float = 60.0
+    # Run the FAIL_TO_PASS tests alone first and skip the full run when one fails (same verdicts).
+    fail_fast: bool = True
 
 
 @dataclass
@@ -522,7 +525,8 @@ class _TaskWorker:
                 if self.eval_sandbox is None and patch.strip():
                     self.eval_sandbox = self.runner.sandboxes.start(self.image)
                 sandbox = self.eval_sandbox
-                return evaluate(self.item.task, patch, sandbox, self.setup)  # type: ignore[arg-type]
+                evaluate_candidate = evaluate_fail_fast if self.runner.plan.fail_fast else evaluate
+                return evaluate_candidate(self.item.task, patch, sandbox, self.setup)  # type: ignore[arg-type]
             except SandboxStarved as error:
                 # The sandbox is sound; the host was too busy. Never a verdict: try again later.
                 last_error = f"{type(error).__name__}: {error}"

@@ -213,6 +213,7 @@ def command_run(args: argparse.Namespace) -> int:
             "predictions": args.predictions,
             "memory": args.memory,
             "cpus": args.cpus,
+            "fail_fast": not args.no_fail_fast,
             "split": args.split,
             "repo": args.repo,
             "limit": args.limit,
@@ -231,6 +232,7 @@ def command_run(args: argparse.Namespace) -> int:
             max_sandboxes=args.max_sandboxes,
             vcpu_hour_dollars=args.vcpu_hour_price,
             config=config,
+            fail_fast=not args.no_fail_fast,
         )
         runner = Runner(store, agent, docker_sandbox_factory(args), plan, log=_eprint)
         runner.on_finish = lambda: {"budget": budget.summary()}
@@ -320,6 +322,11 @@ def parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--memory", default="2g", help="memory limit per sandbox (default 2g)")
     run.add_argument("--cpus", type=float, default=1.0, help="CPUs per sandbox (default 1)")
+    run.add_argument(
+        "--no-fail-fast", action="store_true",
+        help="always run the full test command (by default the FAIL_TO_PASS tests run alone "
+        "first, and a candidate failing them is unresolved without the full run)",
+    )
     run.add_argument(
         "--vcpu-hour-price", type=float, default=DEFAULT_VCPU_HOUR_DOLLARS,
         help=f"dollars per vCPU-hour of sandbox compute (default {DEFAULT_VCPU_HOUR_DOLLARS})",

@@ -68,6 +68,8 @@ class EvalScriptInputs:
     candidate_test_files: list[str]  # test-like files the candidate touched: restored
     test_cmd: str
     test_timeout: float
+    # What the test command is given; None: the test patch's test files (as officially).
+    targets: list[str] | None = None
 
 
 def build_eval_script(inputs: EvalScriptInputs) -> str:
@@ -85,7 +87,8 @@ fi"""
         for name, command in APPLY_METHODS
     )
     # The whole test command is under the timeout, shell syntax in it (`a && b`) included.
-    targets = " ".join(shlex.quote(path) for path in test_targets(inputs.test_files))
+    given = test_targets(inputs.test_files) if inputs.targets is None else inputs.targets
+    targets = " ".join(shlex.quote(target) for target in given)
     timeout = max(1, int(inputs.test_timeout))
     return f"""#!/bin/sh
 # harness evaluation script: apply candidate, restore tests, apply test patch, run tests.

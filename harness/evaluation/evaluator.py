@@ -38,6 +38,8 @@ class TestSetup:
     test_cmd: str
     log_parser: str
     test_timeout: float
+    # Arguments of the test command instead of the test patch's files (fail fast's stage 1).
+    targets: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -84,6 +86,7 @@ def evaluate(
             candidate_test_files=[path for path in touched_files(patch) if is_test_file(path)],
             test_cmd=setup.test_cmd,
             test_timeout=setup.test_timeout,
+            targets=list(setup.targets) if setup.targets is not None else None,
         )
     )
     sandbox.reset()
