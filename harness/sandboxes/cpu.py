@@ -3,23 +3,29 @@
 A wall-clock limit alone cannot tell a candidate that loops forever from one whose tests never
 got a CPU on a loaded host: on a 2-core machine at load 40 a test run can use 80 s of CPU in
 28 min. The container's cgroup tells them apart. A run that used well under its share of a CPU
-while the CPU was denied to it (by its quota, or because the whole host had tasks waiting) was
-starved: an infrastructure outcome to retry, never the candidate's timeout.
+while its processes were kept from the CPU (held back by its quota, or runnable and waiting in
+the run queue) was starved: an infrastructure outcome to retry, never the candidate's timeout.
+A run that merely sleeps (a deadlock, a wait on a socket) waits in no run queue: a timeout.
 
-Readings come from the host's cgroup files when this process can see them (one file read), and
-otherwise from the Docker API's stats (one HTTP round trip, up to a second).
+CPU time and throttling come from the host's cgroup files when this process can see them (one
+file read), else from the Docker API's stats. Run-queue waits come from the kernel's per-task
+schedstat of the container's processes, sampled while a command runs; where the host's
+processes are out of sight (a remote or rootless daemon), there is no such evidence, and a run
+out of time is a timeout as before.
 """
 
 from __future__ import annotations
 
 import os
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
-HOST_CPU_PRESSURE = Path("/proc/pressure/cpu")
 
 # A run that used less than this fraction of its CPU share over its wall time, while being
 # denied at least as much, was starved.
@@ -33,7 +39,7 @@ class CpuSample:
     at: float  # time.monotonic()
     cpu_seconds: float  # CPU time its processes used
     throttled_seconds: float  # time its CPU quota held runnable processes back
-    host_waiting_seconds: float | None  # host-wide: time some task waited for a CPU (PSI)
+    waiting_seconds: float  # time its processes were runnable but waited for a CPU
 
 
 @dataclass(frozen=True)
@@ -70,13 +76,11 @@ class CpuUse:
 
 def cpu_use(before: CpuSample, after: CpuSample, share: float) -> CpuUse:
     throttled = after.throttled_seconds - before.throttled_seconds
-    waiting = 0.0
-    if before.host_waiting_seconds is not None and after.host_waiting_seconds is not None:
-        waiting = after.host_waiting_seconds - before.host_waiting_seconds
+    waiting = after.waiting_seconds - before.waiting_seconds
     return CpuUse(
         wall_seconds=after.at - before.at,
         cpu_seconds=max(0.0, after.cpu_seconds - before.cpu_seconds),
-        denied_seconds=max(throttled, waiting, 0.0),
+        denied_seconds=max(0.0, throttled + waiting),
         share=share,
     )
 
@@ -94,11 +98,12 @@ class ContainerCpu:
         self.container_id = container_id
         self._api = api
         self._paths = _cgroup_files(container_id)
+        self.waits = RunQueueWaits(_tasks_file(container_id))
 
     def sample(self) -> CpuSample:
         """Raises OSError or a Docker error when the container is gone."""
         at = time.monotonic()
-        waiting = _host_waiting_seconds()
+        waiting = self.waits.total_seconds
         if self._paths is not None:
             usage_file, stat_file, version = self._paths
             try:
@@ -159,13 +164,68 @@ def _stat(path: Path) -> dict[str, int]:
     return values
 
 
-def _host_waiting_seconds() -> float | None:
-    """Pressure stall information: total time at least one runnable task waited for a CPU."""
-    try:
-        first = HOST_CPU_PRESSURE.read_text().splitlines()[0]
-    except (OSError, IndexError):
-        return None
-    for field in first.split():
-        if field.startswith("total="):
-            return int(field.removeprefix("total=")) / 1e6
+def _tasks_file(container_id: str) -> Path | None:
+    for folder in (
+        CGROUP_ROOT / "cpu" / "docker" / container_id,
+        CGROUP_ROOT / "cpu,cpuacct" / "docker" / container_id,
+        CGROUP_ROOT / "cpu" / "system.slice" / f"docker-{container_id}.scope",
+        CGROUP_ROOT / "system.slice" / f"docker-{container_id}.scope",
+        CGROUP_ROOT / "docker" / container_id,
+    ):
+        for name in ("tasks", "cgroup.threads"):
+            if (folder / name).is_file():
+                return folder / name
     return None
+
+
+class RunQueueWaits:
+    """Run-queue waits of a container's processes, summed over the commands it ran.
+
+    `watch()` samples each process's schedstat (run ns, wait ns, slices) every `interval`
+    while a command runs; a process seen for the first time counts from zero, since it started
+    during the command. A process that lives less than one interval may go unseen: the
+    evidence errs towards `timeout`, never towards a retry."""
+
+    def __init__(self, tasks_file: Path | None, interval: float = 1.0) -> None:
+        self.tasks_file = tasks_file
+        self.interval = interval
+        self._seen: dict[str, int] = {}  # pid -> wait ns at its last sample
+        self._total_ns = 0
+        self._lock = threading.Lock()
+
+    @property
+    def total_seconds(self) -> float:
+        return self._total_ns / 1e9
+
+    def _sample(self) -> None:
+        try:
+            pids = self.tasks_file.read_text().split() if self.tasks_file else []
+        except OSError:
+            return
+        with self._lock:
+            for pid in pids:
+                try:
+                    wait_ns = int(Path(f"/proc/{pid}/schedstat").read_text().split()[1])
+                except (OSError, IndexError, ValueError):
+                    continue
+                self._total_ns += max(0, wait_ns - self._seen.get(pid, 0))
+                self._seen[pid] = wait_ns
+
+    @contextmanager
+    def watch(self) -> Iterator[None]:
+        if self.tasks_file is None:
+            yield
+            return
+        done = threading.Event()
+
+        def sample_until_done() -> None:
+            while not done.wait(self.interval):
+                self._sample()
+
+        sampler = threading.Thread(target=sample_until_done, daemon=True, name="cpu-waits")
+        sampler.start()
+        try:
+            yield
+        finally:
+            done.set()
+            sampler.join(timeout=5)

@@ -25,6 +25,13 @@ from docker.models.containers import Container
 
 from harness.sandboxes.base import TESTBED, ExecResult, SandboxError, SandboxTimeout
 from harness.sandboxes.cpu import ContainerCpu, CpuSample, run_share
+from harness.sandboxes.fast_reset import (
+    Listing,
+    list_command,
+    parse_listing,
+    plan_restore,
+    restore_script,
+)
 
 PRISTINE = "/opt/testbed"
 # Capabilities a root process in the sandbox keeps: enough to own, copy and kill its files.
@@ -132,6 +139,10 @@ class DockerSandbox:
         self._cpu = ContainerCpu(container.id, self._api)
         self._cpu_seconds = 0.0  # the last reading: kept once the container is gone
         self._main_pid = ""
+        # Listings of the pristine tree and of the testbed right after the last reset, kept
+        # on the host: a reset restores only what differs (see sandboxes.fast_reset).
+        self._pristine: Listing | None = None
+        self._clean: Listing | None = None
 
     @classmethod
     def start(
@@ -229,7 +240,8 @@ class DockerSandbox:
         if self._closed:
             raise SandboxError("the sandbox is closed")
         cap = self.limits.output_cap if cap is None else cap
-        with self._busy:
+        # Run-queue waits are sampled while the command runs: they tell starved from stuck.
+        with self._busy, self._cpu.waits.watch():
             started = time.monotonic()
             sock = None
             try:
@@ -279,7 +291,13 @@ class DockerSandbox:
         return result.stdout.decode(errors="replace")
 
     def _populate(self) -> None:
-        self._checked(self._populate_script())
+        split = "\n--harness-listing--\n"
+        text = self._checked(
+            f"{self._populate_script()} && {list_command(PRISTINE)} && printf '{split}' && "
+            f"{list_command(TESTBED)}"
+        )
+        pristine, _, testbed = text.partition(split)
+        self._pristine, self._clean = parse_listing(pristine), parse_listing(testbed)
 
     @staticmethod
     def _populate_script() -> str:
@@ -383,10 +401,27 @@ class DockerSandbox:
 
     def reset(self) -> None:
         """See Sandbox.reset; also stops every process that commands left running."""
+        wipe_tmp = "rm -rf /tmp/* /tmp/.[!.]* /tmp/..?*"
+        now = parse_listing(
+            self._checked(f"{self._kill_strays_script()}; {wipe_tmp}; {list_command(TESTBED)}")
+        )
+        plan = None
+        if now is not None and self._clean is not None and self._pristine is not None:
+            plan = plan_restore(now, self._clean, self._pristine)
+        if plan is not None:
+            if not plan.empty:
+                script = restore_script(plan, TESTBED, PRISTINE)
+                self._clean = parse_listing(self._checked(f"{script}\n{list_command(TESTBED)}"))
+            else:
+                self._clean = now
+            return
         wipe = " ".join(f"{d}/* {d}/.[!.]* {d}/..?*" for d in (TESTBED, "/tmp"))
         # One exec for all three steps: resets run once per evaluation, and every exec
         # round trip to the daemon costs as much as the copy itself.
-        self._checked(f"{self._kill_strays_script()}; rm -rf {wipe}; {self._populate_script()}")
+        self._clean = parse_listing(self._checked(
+            f"{self._kill_strays_script()}; rm -rf {wipe}; {self._populate_script()} && "
+            f"{list_command(TESTBED)}"
+        ))
 
     def close(self) -> None:
         if self._closed:
