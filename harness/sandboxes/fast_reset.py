@@ -34,6 +34,7 @@ class Entry:
 
 
 Listing = dict[str, Entry]
+_MISSING = Entry("", "", "", "", "")
 
 
 END = "--end-of-listing--"
@@ -99,8 +100,14 @@ def plan_restore(now: Listing, clean: Listing, pristine: Listing) -> Plan | None
     # A path under one copied whole needs nothing of its own.
     copy = {path for path in copy if not any(_under(path, other) for other in copy - {path})}
     remove = {path for path in remove if not any(_under(path, other) for other in remove - {path})}
+    # Removing or copying an entry changes its folder's times: those are put back too.
+    kept = set(directories)
+    for path in remove | copy:
+        parent = path.rpartition("/")[0] if "/" in path else ""
+        if parent not in kept and pristine.get(parent, _MISSING).kind == "d":
+            kept.add(parent)
     return Plan(sorted(remove), sorted(copy, key=lambda p: (p.count("/"), p)),
-                sorted(directories, key=lambda p: -p.count("/")))
+                sorted(kept, key=lambda p: (-p.count("/"), p)))
 
 
 def _under(path: str, folder: str) -> bool:
