@@ -135,7 +135,10 @@ def run(args: argparse.Namespace, tasks, out: Path) -> None:
                                              fast_first=number % 2 == 0)
                     except SandboxError as error:
                         print(f"{task.instance_id} {source}: skipped ({error})", file=sys.stderr)
-                        sandbox.close()
+                        try:
+                            sandbox.close()
+                        except SandboxError:
+                            pass  # gone already
                         sandbox = factory.start(image)
                         continue
                     row = {"instance_id": task.instance_id, "source": source,

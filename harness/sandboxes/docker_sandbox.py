@@ -431,6 +431,12 @@ class DockerSandbox:
             self._container.remove(force=True)
         except docker.errors.NotFound:
             pass
+        except docker.errors.APIError as error:
+            if error.status_code != 409:  # 409: its removal is already under way: as good
+                raise SandboxError(
+                    f"could not remove sandbox {self._container.short_id} ({error}); "
+                    "`python -m harness sandbox prune` removes what is left"
+                ) from error
         except _DOCKER_ERRORS as error:
             raise SandboxError(
                 f"could not remove sandbox {self._container.short_id} ({error}); "
