@@ -12,11 +12,30 @@ from harness.agents.replay import ReplayAgent
 from harness.evaluation.evaluator import evaluate
 from harness.evaluation.status import EvalStatus
 from harness.runner import Runner, RunPlan, SandboxFactory
+from harness.sandboxes.cpu import CpuSample, cpu_use
 from harness.sandboxes.docker_sandbox import DockerSandbox, SandboxLimits
 from harness.store import EvaluationRecord, Store
 from tests.tiny_repo import build_tiny_task, tiny_setup
 
-pytestmark = pytest.mark.docker
+
+def sample(at: float, cpu: float, throttled: float = 0.0, waiting: float = 0.0) -> CpuSample:
+    return CpuSample(at, cpu, throttled, waiting)
+
+
+def test_starved_means_little_cpu_while_kept_from_it():
+    start = sample(0, 0)
+    # 3 s of CPU in 10 s on a 1-CPU share, waiting in the run queue for 6 s: starved.
+    assert cpu_use(start, sample(10, 3, waiting=6), share=1.0).starved
+    # Held back by its quota just as much: starved.
+    assert cpu_use(start, sample(10, 1, throttled=8), share=1.0).starved
+    # Busy on its CPU: a timeout.
+    assert not cpu_use(start, sample(10, 9, waiting=1), share=1.0).starved
+    # Asleep (a deadlock, a wait on a socket): no CPU and no wait for one: a timeout.
+    assert not cpu_use(start, sample(10, 0.1), share=1.0).starved
+    # A small share used in full is not starved, however little that is.
+    assert not cpu_use(start, sample(10, 0.5, throttled=9.5), share=0.05).starved
+
+
 
 # A sliver of a CPU, Docker's smallest quota: what a test run gets on a host at load 100.
 SLIVER_NANO_CPUS = 10_000_000
@@ -51,6 +70,7 @@ def tiny(docker_client, tmp_path_factory):
     docker_client.images.remove(built.image, force=True)
 
 
+@pytest.mark.docker
 def test_a_starved_run_is_retried_never_graded_timeout(docker_client, tiny, tmp_path):
     slow_but_right = tiny.patch(WORK)
     predictions = tmp_path / "preds.jsonl"
@@ -80,6 +100,7 @@ def test_a_starved_run_is_retried_never_graded_timeout(docker_client, tiny, tmp_
     assert cpu_seconds is not None and 0 < cpu_seconds <= compute_seconds < seconds
 
 
+@pytest.mark.docker
 def test_an_endless_loop_busy_on_its_share_is_a_timeout(docker_client, tiny):
     endless = tiny.patch("while True:\n    pass")
     # A twentieth of a CPU: a share even this shared host gives in full.
