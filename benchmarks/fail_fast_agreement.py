@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import statistics
 import sys
 import time
@@ -100,6 +101,9 @@ def evaluate_pair(task, patch, sandbox, setup, fast_first: bool) -> dict:
         results[mode] = {
             "status": outcome.status.value, "resolved": outcome.status.resolved,
             "seconds": round(time.monotonic() - started, 2),
+            # The test commands' own time, as the evaluation script logs it (whole seconds).
+            "test_seconds": sum(int(n) for n in re.findall(r"test-exit-code: \d+ after (\d+)s",
+                                                          outcome.log)),
             "cpu_seconds": round(outcome.cpu_seconds or 0.0, 2),
             "stage": outcome.decided_by_stage,
         }
@@ -185,6 +189,12 @@ def summarize(rows: list[dict], instances: set[str] | None) -> str:
                   if row["fast"]["seconds"] > 0]
         if ratios:
             lines.append(f"  per candidate full/fast: median {statistics.median(ratios):.2f}x")
+        timed = [row for row in failing if "test_seconds" in row["full"]]
+        if timed:
+            full = sum(row["full"]["test_seconds"] for row in timed)
+            fast = sum(row["fast"]["test_seconds"] for row in timed)
+            lines.append(f"  test-command seconds, {len(timed)} failing candidates: full {full}, "
+                         f"fail fast {fast}: {full / fast if fast else float('inf'):.2f}x less")
     passing = [row for row in rows if row["full"]["resolved"]]
     if passing:
         full = sum(row["full"]["seconds"] for row in passing)

@@ -88,7 +88,8 @@ def evaluate_fail_fast(
     second = evaluate(task, patch, sandbox, setup)
     return replace(
         second,
-        log=f"fail fast: stage 1 ({first.status.value}) decided nothing\n{second.log}",
+        log=f"fail fast: stage 1 ({first.status.value}) decided nothing\n{first.log}\n"
+            f"--- stage 2: the full test command ---\n{second.log}",
         seconds=first.seconds + second.seconds,
         compute_seconds=first.compute_seconds + second.compute_seconds,
         cpu_seconds=_sum(first.cpu_seconds, second.cpu_seconds),
