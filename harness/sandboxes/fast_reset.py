@@ -115,18 +115,25 @@ def _under(path: str, folder: str) -> bool:
 
 
 def restore_script(plan: Plan, testbed: str, pristine: str) -> str:
-    """Shell lines carrying out `plan`; the directories' metadata comes last, since putting
-    their entries back changes their times."""
-    lines = []
-    for path in plan.remove:
-        lines.append(f"rm -rf -- {shlex.quote(f'{testbed}/{path}')}")
-    for path in plan.copy:
-        source, target = f"{pristine}/{path}", f"{testbed}/{path}"
-        lines.append(f"cp -a -- {shlex.quote(source)} {shlex.quote(target)}")
-    for path in plan.directories:
-        source = f"{pristine}/{path}" if path else pristine
-        target = f"{testbed}/{path}" if path else testbed
-        quoted = f"{shlex.quote(source)} {shlex.quote(target)}"
-        lines.append(f"chmod --reference={quoted} && chown --reference={quoted} && "
-                     f"touch -r {quoted}")
+    """Shell lines carrying out `plan` with a fixed handful of processes, however many paths:
+    one `rm`, one tar pipe copying files and subtrees, one tar pipe (without recursion) putting
+    back the folders' modes, owners and times, last, since restoring entries changes them."""
+    def paths(items: list[str]) -> str:
+        # printf is built into the shell: no limit on the length of its arguments.
+        return "printf '%s\\0' " + " ".join(shlex.quote(item or ".") for item in items)
+
+    def tar_pipe(items: list[str], *options: str) -> str:
+        extra = " ".join(options)
+        return (f"{paths(items)} | tar -C {shlex.quote(pristine)} --null -T - {extra} -cf - | "
+                f"tar -C {shlex.quote(testbed)} -xpf -")
+
+    lines = ["set -e"]
+    if plan.remove:
+        lines.append(
+            f"cd {shlex.quote(testbed)} && {paths(plan.remove)} | xargs -0 rm -rf -- && cd /"
+        )
+    if plan.copy:
+        lines.append(tar_pipe(plan.copy))
+    if plan.directories:
+        lines.append(tar_pipe(plan.directories, "--no-recursion"))
     return "\n".join(lines)
