@@ -73,3 +73,15 @@ def test_reset_undoes_every_kind_of_change_exactly(docker_client, image, many):
         sandbox.reset()
         assert sandbox.exec(FINGERPRINT.format(root="/testbed")).stdout == expected
         assert sandbox.exec("git status --porcelain --ignored").stdout == ""
+
+
+@pytest.mark.docker
+def test_a_reset_after_every_path_changed_is_exact(docker_client, image):
+    """Every pristine path touched and thousands added at once."""
+    deep = "/".join(["d" * 60] * 3)
+    make = f"mkdir -p {deep} && cd {deep} && seq -f 'file-%0.f-{'x' * 80}' 1 2500 | xargs touch"
+    with DockerSandbox.start(docker_client, image, SandboxLimits()) as sandbox:
+        expected = sandbox.exec(FINGERPRINT.format(root=PRISTINE)).stdout
+        assert sandbox.exec(f"find . -exec touch {{}} + && {make}", workdir="/testbed").ok
+        sandbox.reset()
+        assert sandbox.exec(FINGERPRINT.format(root="/testbed")).stdout == expected

@@ -410,8 +410,9 @@ class DockerSandbox:
             plan = plan_restore(now, self._clean, self._pristine)
         if plan is not None:
             if not plan.empty:
-                script = restore_script(plan, TESTBED, PRISTINE)
-                self._clean = parse_listing(self._checked(f"{script}\n{list_command(TESTBED)}"))
+                script = f"{restore_script(plan, TESTBED, PRISTINE)}\n{list_command(TESTBED)}\n"
+                # On stdin: as one argument, thousands of paths pass the kernel's 128 KiB cap.
+                self._clean = parse_listing(self._checked("exec sh -s", stdin=script.encode()))
             else:
                 self._clean = now
             return
