@@ -63,3 +63,29 @@ def test_a_failing_candidate_is_decided_by_stage_one_and_gold_by_the_full_run(
     assert "test_other" not in fast["wrong"].test_output
     assert fast["gold"].decided_by_stage == 2 and fast["breaks_other"].decided_by_stage == 2
     assert all(outcome.decided_by_stage == 2 for outcome in full.values())
+
+
+SYMPY_STAGE_ONE = """\
+sympy/core/tests/test_basic.py[1]
+test_immutable F                                                          [FAIL]
+
+________________________________________________________________________________
+________________ sympy/core/tests/test_basic.py:test_immutable _________________
+Traceback (most recent call last):
+AssertionError
+
+============= tests finished: 0 passed, 1 failed, in 0.09 seconds ==============
+"""
+
+
+def test_a_sympy_failure_is_read_from_its_report_when_its_line_is_not_readable():
+    from harness.evaluation.evaluator import EvaluationOutcome
+    from harness.evaluation.fail_fast import conclusive_failures
+    from harness.evaluation.grading import grade
+
+    outcome = EvaluationOutcome(
+        EvalStatus.UNRESOLVED, "git-apply", "", SYMPY_STAGE_ONE, "",
+        grade({}, ["test_immutable"], []), 1.0, 1.0,
+    )
+    assert conclusive_failures(outcome, ["test_immutable"], "sympy") == ["test_immutable"]
+    assert conclusive_failures(outcome, ["test_immutable_other"], "sympy") == []
