@@ -104,6 +104,11 @@ class RunPlan:
     attempts_in_flight: int | None = None
     # Warm evaluation sandboxes per task; None: half the attempts in flight (at least one).
     eval_sandboxes: int | None = None
+    # After a starved evaluation (the host, not the candidate, ran out of time): wait this long
+    # before trying again, so the host can calm down.
+    starved_retry_wait: float = 60.0
+    # Run the FAIL_TO_PASS tests alone first and skip the full run when one fails (same verdicts).
+    fail_fast: bool = True
 
 
 def default_attempts_in_flight(max_sandboxes: int, tasks: int) -> int:
@@ -134,13 +139,21 @@ class Progress:
         self.tasks_total = 0
         self.dollars = dollars
         self.price = price
+        self.waiting = 0  # workers waiting for a host sandbox slot
         self.lock = threading.Lock()
         self._refresh()
 
     def _refresh(self) -> None:
+        waiting = f", {self.waiting} waiting for a sandbox slot" if self.waiting else ""
         self.bar.set_postfix_str(
-            f"solved {len(self.solved)} tasks, ${self.dollars:.4f}", refresh=False
+            f"solved {len(self.solved)} tasks, ${self.dollars:.4f}{waiting}", refresh=False
         )
+
+    def set_waiting(self, waiting: int) -> None:
+        with self.lock:
+            self.waiting = waiting
+            self._refresh()
+            self.bar.refresh()
 
     def attempt_done(self, task_id: int, resolved: bool, dollars: float) -> None:
         with self.lock:
@@ -303,6 +316,8 @@ class Runner:
                 evaluated=frozenset(self.store.evaluated_hashes(item.task_id)),
                 attempts_in_flight=in_flight,
                 eval_sandboxes=eval_sandboxes,
+                fail_fast=plan.fail_fast,
+                starved_retry_wait=plan.starved_retry_wait,
             )
             for item in work
         ]
@@ -340,6 +355,8 @@ class Runner:
                                                            self._price_per_second)
         self.progress = Progress(done + total_missing, done, solved, dollars,
                                  self._price_per_second)
+        if self.sandboxes.host_slots is not None:
+            self.sandboxes.host_slots.on_wait = self.progress.set_waiting
         units, units_at_once = self._units(work)
         status = "finished"
         backoff.add_listener(self.progress.notice)
@@ -492,6 +509,8 @@ class Runner:
             log=outcome.log,
             seconds=outcome.seconds,
             compute_seconds=outcome.compute_seconds,
+            cpu_seconds=outcome.cpu_seconds,
+            decided_by_stage=outcome.decided_by_stage,
             harness_revision=code_revision(),
             suspicious=outcome.suspicious,
             suspicion=outcome.suspicion,

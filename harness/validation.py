@@ -103,7 +103,8 @@ class ValidationResult:
         return "; ".join(problems)
 
 
-def _summarize(patch: str, outcome: EvaluationOutcome, task: Task) -> RunSummary:
+def summarize_run(patch: str, outcome: EvaluationOutcome) -> RunSummary:
+    """What validation keeps of one evaluation of gold or empty."""
     statuses: dict[str, str | None] = {}
     against: list[str] = []
     if outcome.grade is not None:
@@ -145,7 +146,7 @@ def validate_task(
         for _ in range(repeats):
             for patch_name, patch in (("gold", task.patch), ("empty", "")):
                 outcome = evaluate(task, patch, sandbox, test_setup, run_empty=True)
-                summary = _summarize(patch_name, outcome, task)
+                summary = summarize_run(patch_name, outcome)
                 result.runs.append(summary)
                 log(f"{task.instance_id}: {patch_name} {summary.status.value} "
                     f"({summary.seconds:.0f} s)")

@@ -282,10 +282,16 @@ def test_writable_space_is_bounded(sandbox: Sandbox, enforced: frozenset[str]) -
     sandbox.exec("rm -f /tmp/fill /testbed/fill")
 
 
-def test_compute_seconds_grow(sandbox: Sandbox) -> None:
+def test_compute_seconds_are_cpu_time(sandbox: Sandbox) -> None:
     before = sandbox.compute_seconds
-    sandbox.exec("sleep 0.3")
-    assert sandbox.compute_seconds - before >= 0.3
+    sandbox.exec("sleep 1")
+    idle = sandbox.compute_seconds - before
+    # Spins until the shell itself has used half a second of CPU, however busy the host is.
+    spin = "python3 -c 'import time\nwhile time.process_time() < 0.5: pass'"
+    before = sandbox.compute_seconds
+    assert sandbox.exec(spin, timeout=120).ok
+    busy = sandbox.compute_seconds - before
+    assert idle < 0.3 and busy >= 0.45, (idle, busy)
 
 
 def test_close_is_idempotent_and_final(sandbox: Sandbox) -> None:

@@ -109,6 +109,7 @@ def docker_options(args: argparse.Namespace, log=None):
         cache_dir=Path(args.cache_dir),
         log=log or (lambda message: eprint(f"[images] {message}")),
         images=image_options_from_args(args),
+        host_max_sandboxes=host_max_sandboxes(args),
     )
 
 
@@ -176,6 +177,31 @@ def worker_agent(args: argparse.Namespace, services: ModelServices) -> Agent:
     return agent
 
 
+def host_max_sandboxes(args: argparse.Namespace) -> int:
+    """The host-wide sandbox budget (--host-max-sandboxes, $HARNESS_HOST_MAX_SANDBOXES, or the
+    CPU count). Raises UserError on a bad value."""
+    from harness.sandboxes.host_slots import HostLimitError, host_limit
+
+    try:
+        return host_limit(getattr(args, "host_max_sandboxes", None))
+    except HostLimitError as error:
+        raise UserError(str(error)) from None
+
+
+def add_sandbox_budget_arguments(parser: argparse.ArgumentParser) -> None:
+    """--max-sandboxes (this process's share) and --host-max-sandboxes (every process's)."""
+    parser.add_argument(
+        "--max-sandboxes", type=int, default=max(1, os.cpu_count() or 1),
+        help="attempts in flight in all for this process: max_sandboxes // "
+        "--attempts-in-flight tasks are worked on at once (default: CPU count)",
+    )
+    parser.add_argument(
+        "--host-max-sandboxes", type=int,
+        help="sandboxes on this host at once, shared by every harness process (default: "
+        "$HARNESS_HOST_MAX_SANDBOXES, else the CPU count)",
+    )
+
+
 def command_run(args: argparse.Namespace) -> int:
     from harness.cli.images import image_options_from_args
     from harness.runner import RunConfigError, Runner, RunPlan
@@ -183,6 +209,8 @@ def command_run(args: argparse.Namespace) -> int:
 
     if args.k < 1:
         raise UserError("--k must be at least 1")
+    if args.max_sandboxes < 1:
+        raise UserError("--max-sandboxes must be at least 1")
     from harness.cli.swebench import load_tasks_from_args
 
     store = Store(args.db)
@@ -207,6 +235,7 @@ def command_run(args: argparse.Namespace) -> int:
             "memory": args.memory,
             "cpus": args.cpus,
             "images": image_options_from_args(args).record(),
+            "fail_fast": not args.no_fail_fast,
             "split": args.split,
             "repo": args.repo,
             "limit": args.limit,
@@ -227,6 +256,7 @@ def command_run(args: argparse.Namespace) -> int:
             config=config,
             attempts_in_flight=args.attempts_in_flight,
             eval_sandboxes=args.eval_sandboxes,
+            fail_fast=not args.no_fail_fast,
         )
         from harness.sandboxes.factory import docker_sandboxes
 
@@ -329,11 +359,7 @@ def parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--run-id", help="name of the run; rerunning an id resumes it")
     run.add_argument("--seed", type=int, default=0, help="run seed; attempt seeds derive from it")
-    run.add_argument(
-        "--max-sandboxes", type=int, default=max(1, os.cpu_count() or 1),
-        help="attempts in flight in all: max_sandboxes // --attempts-in-flight tasks are worked "
-        "on at once, each with its own sandboxes (default: CPU count)",
-    )
+    add_sandbox_budget_arguments(run)
     parallel = run.add_argument_group("parallelism")
     parallel.add_argument(
         "--attempts-in-flight", type=_positive, default=None, metavar="N",
@@ -364,6 +390,11 @@ def parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--memory", default="2g", help="memory limit per sandbox (default 2g)")
     run.add_argument("--cpus", type=float, default=1.0, help="CPUs per sandbox (default 1)")
+    run.add_argument(
+        "--no-fail-fast", action="store_true",
+        help="always run the full test command (by default the FAIL_TO_PASS tests run alone "
+        "first, and a candidate failing them is unresolved without the full run)",
+    )
     run.add_argument(
         "--vcpu-hour-price", type=float, default=DEFAULT_VCPU_HOUR_DOLLARS,
         help=f"dollars per vCPU-hour of sandbox compute (default {DEFAULT_VCPU_HOUR_DOLLARS})",

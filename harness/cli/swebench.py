@@ -126,6 +126,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     from harness.cli import images as cli_images
 
     cli_images.add_image_arguments(validate)
+    from harness.cli import add_sandbox_budget_arguments
+
+    add_sandbox_budget_arguments(validate)
     validate.add_argument(
         "--db", default=str(DEFAULT_DB),
         help=f"SQLite file or any SQLAlchemy URL (default {DEFAULT_DB})",
@@ -134,10 +137,15 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def command_validate(args: argparse.Namespace) -> int:
-    from harness.validation import save_validation, stored_validations, validate_task
+    import signal
+
+    from harness.validation import stored_validations
+    from harness.validation_pool import ValidationPool, ValidationSandboxes
 
     if args.repeats < 1:
         raise UserError("--repeats must be at least 1")
+    if args.max_sandboxes < 1:
+        raise UserError("--max-sandboxes must be at least 1")
     args.include_unvalidated = True
     tasks = load_dataset_from_args(args)
     store = Store(args.db)
@@ -157,21 +165,42 @@ def command_validate(args: argparse.Namespace) -> int:
             except HostRequirementError as error:
                 raise UserError(str(error)) from None
         pulled = sandboxes if options.images.mode != "build" else None
-        for number, task in enumerate(todo, start=1):
-            eprint(f"[{number}/{len(todo)}] validating {task.instance_id}")
-            spec_name, setup = _spec_and_setup(task, pulled)
-            result = validate_task(
-                task, sandboxes.prepare_image, sandboxes.start, setup, spec_name,
-                repeats=args.repeats, log=lambda line: eprint(f"  {line}"),
-            )
-            save_validation(store, task, result, args.repeats)
-            verdict = "valid" if result.valid else f"NOT valid: {result.reason}"
-            eprint(f"  {task.instance_id}: {verdict} ({result.seconds:.0f} s)")
+        pool = ValidationPool(
+            store,
+            ValidationSandboxes(
+                sandboxes.prepare_image, sandboxes.start,
+                lambda task: _spec_and_setup(task, pulled), sandboxes.host_slots,
+            ),
+            repeats=args.repeats, max_sandboxes=args.max_sandboxes,
+        )
+        if args.force:
+            pool.forget(todo)
+        outcome = None
+        if todo:
+            eprint(f"validating {len(todo)} task(s), {args.repeats} repeat(s) of gold and "
+                   f"empty each, {min(args.max_sandboxes, len(todo))} at a time")
+            # A stop request only sets a flag; the pool removes its sandboxes and returns.
+            handlers = {
+                number: signal.signal(number, lambda *_: pool.request_stop())
+                for number in (signal.SIGINT, signal.SIGTERM)
+            }
+            try:
+                outcome = pool.run(todo)
+            finally:
+                for number, handler in handlers.items():
+                    signal.signal(number, handler)
         records = stored_validations(store, tasks)
     finally:
         store.close()
     rows = [records[task.instance_id] for task in tasks if task.instance_id in records]
     print(render_json(rows) if args.json else render_table(rows))
+    if outcome is not None and outcome.stopped:
+        eprint("stopped: rerun the same command to resume (finished evaluations are kept)")
+        return 130
+    if outcome is not None and outcome.left_for_later:
+        eprint(f"{len(outcome.left_for_later)} task(s) not finished (infrastructure "
+                "errors): rerun to retry them")
+        return 1
     return 0
 
 

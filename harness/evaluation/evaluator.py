@@ -23,7 +23,8 @@ from harness.evaluation.oversize import MAX_PATCH_BYTES, is_refused, refusal_mes
 from harness.evaluation.status import EvalStatus
 from harness.evaluation.tamper import FRAMEWORK_REPOS, scan_patch
 from harness.patches import touched_files
-from harness.sandboxes.base import Sandbox, SandboxError, SandboxTimeout
+from harness.sandboxes.base import Sandbox, SandboxError, SandboxStarved, SandboxTimeout
+from harness.sandboxes.cpu import cpu_use
 from harness.tasks import Task
 
 __all__ = ["MAX_PATCH_BYTES", "EvaluationOutcome", "TestSetup", "evaluate"]
@@ -45,6 +46,8 @@ class TestSetup:
     # test directives when they are not the test files themselves (None: the files).
     preamble: str = ""
     test_targets: tuple[str, ...] | None = None
+    # Arguments of the test command instead of the test patch's files (fail fast's stage 1).
+    targets: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -56,16 +59,26 @@ class EvaluationOutcome:
     log: str
     grade: Grade | None
     seconds: float
-    compute_seconds: float
+    compute_seconds: float  # CPU seconds of the sandbox, reset included: what is billed
     # Why the candidate looks like it tampers with the test run ("" when it does not): the
     # verdict stands, the flag is shown beside it (see harness.evaluation.tamper and junit).
     suspicion: str = ""
     # What the candidate's code did to end the test run early, when it did.
     fault: str = ""
+    cpu_seconds: float | None = None  # CPU seconds of the evaluation script itself
+    # 1: decided by the FAIL_TO_PASS tests alone (fail fast); 2: by the full test command.
+    decided_by_stage: int | None = None
 
     @property
     def suspicious(self) -> bool:
         return bool(self.suspicion)
+
+
+def _targets(setup: TestSetup) -> list[str] | None:
+    """What the test command is given: fail fast's stage-1 targets, else a prebuilt image's
+    official directives, else (None) the test patch's files."""
+    chosen = setup.targets if setup.targets is not None else setup.test_targets
+    return None if chosen is None else list(chosen)
 
 
 def evaluate(
@@ -107,12 +120,13 @@ def evaluate(
             test_cmd=setup.test_cmd,
             test_timeout=setup.test_timeout,
             preamble=setup.preamble,
-            targets=None if setup.test_targets is None else list(setup.test_targets),
+            targets=_targets(setup),
             junit_path=report_path,
         )
     )
     sandbox.reset()
     fault = ""
+    cpu_before = sandbox.cpu_sample()
     try:
         result = sandbox.exec("sh -s", timeout=setup.test_timeout + 120, stdin=script)
     except SandboxTimeout as error:
@@ -123,6 +137,10 @@ def evaluate(
             sandbox.compute_seconds - compute_before, "; ".join(suspicions),
             f"the evaluation outlived its host deadline: {error}",
         )
+    cpu = cpu_use(cpu_before, sandbox.cpu_sample(), sandbox.cpu_share)
+    if (result.timed_out or result.exit_code == EXIT_TESTS_TIMED_OUT) and cpu.starved:
+        # The host, not the candidate, ran out of time: never a verdict.
+        raise SandboxStarved(f"the tests ran out of time starved of CPU: {cpu.describe()}")
     log = result.stderr
     apply_method = _apply_method(log)
 
@@ -173,6 +191,8 @@ def evaluate(
         compute_seconds=sandbox.compute_seconds - compute_before,
         suspicion="; ".join(suspicions),
         fault=fault,
+        cpu_seconds=cpu.cpu_seconds,
+        decided_by_stage=2 if test_output or status is EvalStatus.TIMEOUT else None,
     )
 
 

@@ -52,6 +52,10 @@ class Unit:
     attempts_in_flight: int = 1
     eval_sandboxes: int = 1
     run_id: str | None = None  # the run the attempts' spend is charged to
+    # FAIL_TO_PASS tests alone first; the full command only when they all pass (same verdicts).
+    fail_fast: bool = True
+    # Seconds to wait before evaluating again after the host starved a test run.
+    starved_retry_wait: float = 60.0
 
     def chunks(self, size: int) -> list[Unit]:
         """The unit cut into units of at most `size` attempts; the pending evaluations go

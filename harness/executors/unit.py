@@ -16,6 +16,7 @@ from contextlib import contextmanager
 
 from harness.agents.base import Agent, AttemptContext, AttemptError, Candidate
 from harness.evaluation.evaluator import EvaluationOutcome, TestSetup, evaluate
+from harness.evaluation.fail_fast import evaluate_fail_fast
 from harness.evaluation.oversize import is_refused
 from harness.executors.base import (
     AttemptMade,
@@ -34,7 +35,7 @@ from harness.executors.base import (
 from harness.models.budget import BudgetExhausted
 from harness.models.llm import ModelFatalError
 from harness.patches import patch_hash
-from harness.sandboxes.base import Sandbox, SandboxError
+from harness.sandboxes.base import Sandbox, SandboxError, SandboxStarved
 from harness.sandboxes.image_names import ImageIdentity
 
 # Tries of one attempt or evaluation on a fresh sandbox before it is recorded as an
@@ -132,6 +133,22 @@ class SandboxPool:
             sandbox.close()
 
 
+class _StopFlag:
+    """The Event face of a `stopped()` callable, for waits that should end when the run stops."""
+
+    def __init__(self, stopped: Callable[[], bool]) -> None:
+        self.stopped = stopped
+
+    def is_set(self) -> bool:
+        return self.stopped()
+
+    def wait(self, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while not self.stopped() and time.monotonic() < deadline:
+            time.sleep(min(0.5, max(0.0, deadline - time.monotonic())))
+        return self.stopped()
+
+
 class UnitWorker:
     """Runs one unit with `agent` and sandboxes from `factory`, reporting each result
     through `emit`."""
@@ -161,10 +178,25 @@ class UnitWorker:
             self._emit(event)
 
     def run(self) -> None:
-        """Never raises for the unit's own trouble: it reports UnitFailed and returns."""
+        """Never raises for the unit's own trouble: it reports UnitFailed and returns.
+
+        With a host-wide sandbox budget the unit first takes every slot its pools may fill,
+        all at once, so two workers never hold half of what each needs."""
         unit = self.unit
         if self.stopped():
             return
+        slots = self.factory.host_slots
+        if slots is None:
+            self._run()
+            return
+        in_flight = max(1, unit.attempts_in_flight)
+        needed = (in_flight if self.agent.uses_sandbox else 0) + max(1, unit.eval_sandboxes)
+        with slots.hold(needed, _StopFlag(self.stopped)) as held:  # type: ignore[arg-type]
+            if held:
+                self._run()
+
+    def _run(self) -> None:
+        unit = self.unit
         try:
             image = self.factory.prepare_image(unit.task)
             self.setup = self.factory.test_setup(unit.task)
@@ -296,11 +328,19 @@ class UnitWorker:
             # The empty patch, and one refused for its size, are graded without running
             # anything: no sandbox needed.
             return evaluate(task, patch, None, self.setup)  # type: ignore[arg-type]
+        evaluate_candidate = evaluate_fail_fast if self.unit.fail_fast else evaluate
         last_error = ""
         for _ in range(INFRA_TRIES):
             try:
                 with self.eval_pool.lend() as sandbox:
-                    return evaluate(task, patch, sandbox, self.setup)
+                    return evaluate_candidate(task, patch, sandbox, self.setup)
+            except SandboxStarved as error:
+                # The sandbox is sound; the host was too busy. Never a verdict: try again later.
+                last_error = f"{type(error).__name__}: {error}"
+                wait = self.unit.starved_retry_wait
+                self.emit(Note(f"{task.instance_id}: {error}; retrying in {wait:.0f} s"))
+                if _StopFlag(self.stopped).wait(wait):
+                    return None
             except SandboxError as error:
                 last_error = f"{type(error).__name__}: {error}"
         self.emit(Note(

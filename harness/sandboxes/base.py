@@ -6,7 +6,10 @@ Every call is bounded in time and in output. A backend must pass tests/test_sand
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from harness.sandboxes.cpu import CpuSample
 
 # The repository lives here inside every sandbox; agents and evaluation scripts rely on it.
 TESTBED = "/testbed"
@@ -21,6 +24,11 @@ class SandboxError(RuntimeError):
 
 class SandboxTimeout(SandboxError):
     """A command outlived its timeout and was killed, with everything it started."""
+
+
+class SandboxStarved(SandboxError):
+    """A command ran out of time without getting its share of a CPU (a loaded host, not the
+    command): retried later, never graded as the command's timeout."""
 
 
 class ImageBuildError(RuntimeError):
@@ -88,7 +96,16 @@ class Sandbox(Protocol):
 
     @property
     def compute_seconds(self) -> float:
-        """Wall seconds of commands run so far, times the CPUs the sandbox may use."""
+        """CPU seconds the sandbox's processes have used so far (what compute dollars bill)."""
+        ...
+
+    @property
+    def cpu_share(self) -> float:
+        """CPUs one test run in this sandbox can use (see sandboxes.cpu.run_share)."""
+        ...
+
+    def cpu_sample(self) -> CpuSample:
+        """The sandbox's CPU counters now; two samples tell whether a run was starved."""
         ...
 
     def __enter__(self) -> Sandbox: ...

@@ -23,6 +23,14 @@ import requests
 from docker.models.containers import Container
 
 from harness.sandboxes.base import TESTBED, ExecResult, SandboxError, SandboxTimeout
+from harness.sandboxes.cpu import ContainerCpu, CpuSample, run_share
+from harness.sandboxes.fast_reset import (
+    Listing,
+    list_command,
+    parse_listing,
+    plan_restore,
+    restore_script,
+)
 from harness.sandboxes.owner import HOST_LABEL as OWNER_HOST_LABEL
 from harness.sandboxes.owner import PID_LABEL as OWNER_PID_LABEL
 from harness.sandboxes.owner import owner_labels
@@ -137,8 +145,13 @@ class DockerSandbox:
         self.limits = limits
         self._closed = False
         self._busy = threading.Lock()
-        self._compute = 0.0
+        self._cpu = ContainerCpu(container.id, self._api)
+        self._cpu_seconds = 0.0  # the last reading: kept once the container is gone
         self._main_pid = ""
+        # Listings of the pristine tree and of the testbed right after the last reset, kept
+        # on the host: a reset restores only what differs (see sandboxes.fast_reset).
+        self._pristine: Listing | None = None
+        self._clean: Listing | None = None
 
     @classmethod
     def start(
@@ -199,7 +212,26 @@ class DockerSandbox:
 
     @property
     def compute_seconds(self) -> float:
-        return self._compute * self.limits.cpus
+        """CPU seconds the container's processes have used, from its cgroup."""
+        if not self._closed:
+            try:
+                self._cpu_seconds = self._cpu.sample().cpu_seconds
+            except _DOCKER_ERRORS:
+                pass
+        return self._cpu_seconds
+
+    @property
+    def cpu_share(self) -> float:
+        return run_share(self.limits.cpus)
+
+    def cpu_sample(self) -> CpuSample:
+        """See Sandbox.cpu_sample. Raises SandboxError when the container is gone."""
+        try:
+            sample = self._cpu.sample()
+        except _DOCKER_ERRORS as error:
+            raise SandboxError(f"sandbox {self._container.short_id}: {error}") from error
+        self._cpu_seconds = sample.cpu_seconds
+        return sample
 
     def __enter__(self) -> DockerSandbox:
         return self
@@ -219,7 +251,8 @@ class DockerSandbox:
         if self._closed:
             raise SandboxError("the sandbox is closed")
         cap = self.limits.output_cap if cap is None else cap
-        with self._busy:
+        # Run-queue waits are sampled while the command runs: they tell starved from stuck.
+        with self._busy, self._cpu.waits.watch():
             started = time.monotonic()
             sock = None
             try:
@@ -247,7 +280,6 @@ class DockerSandbox:
                 if sock is not None:
                     sock.close()
                 seconds = time.monotonic() - started
-                self._compute += seconds
         return _Raw(code, bytes(streams[0]), bytes(streams[1]), seconds, truncated)
 
     def _exit_code(self, exec_id: str) -> int:
@@ -270,7 +302,13 @@ class DockerSandbox:
         return result.stdout.decode(errors="replace")
 
     def _populate(self) -> None:
-        self._checked(self._populate_script())
+        split = "\n--harness-listing--\n"
+        text = self._checked(
+            f"{self._populate_script()} && {list_command(PRISTINE)} && printf '{split}' && "
+            f"{list_command(TESTBED)}"
+        )
+        pristine, _, testbed = text.partition(split)
+        self._pristine, self._clean = parse_listing(pristine), parse_listing(testbed)
 
     @staticmethod
     def _populate_script() -> str:
@@ -374,10 +412,28 @@ class DockerSandbox:
 
     def reset(self) -> None:
         """See Sandbox.reset; also stops every process that commands left running."""
+        wipe_tmp = "rm -rf /tmp/* /tmp/.[!.]* /tmp/..?*"
+        now = parse_listing(
+            self._checked(f"{self._kill_strays_script()}; {wipe_tmp}; {list_command(TESTBED)}")
+        )
+        plan = None
+        if now is not None and self._clean is not None and self._pristine is not None:
+            plan = plan_restore(now, self._clean, self._pristine)
+        if plan is not None:
+            if not plan.empty:
+                script = f"{restore_script(plan, TESTBED, PRISTINE)}\n{list_command(TESTBED)}\n"
+                # On stdin: as one argument, thousands of paths pass the kernel's 128 KiB cap.
+                self._clean = parse_listing(self._checked("exec sh -s", stdin=script.encode()))
+            else:
+                self._clean = now
+            return
         wipe = " ".join(f"{d}/* {d}/.[!.]* {d}/..?*" for d in (TESTBED, "/tmp"))
         # One exec for all three steps: resets run once per evaluation, and every exec
         # round trip to the daemon costs as much as the copy itself.
-        self._checked(f"{self._kill_strays_script()}; rm -rf {wipe}; {self._populate_script()}")
+        self._clean = parse_listing(self._checked(
+            f"{self._kill_strays_script()}; rm -rf {wipe}; {self._populate_script()} && "
+            f"{list_command(TESTBED)}"
+        ))
 
     def close(self) -> None:
         if self._closed:
@@ -387,6 +443,12 @@ class DockerSandbox:
             self._container.remove(force=True)
         except docker.errors.NotFound:
             pass
+        except docker.errors.APIError as error:
+            if error.status_code != 409:  # 409: its removal is already under way: as good
+                raise SandboxError(
+                    f"could not remove sandbox {self._container.short_id} ({error}); "
+                    "`python -m harness sandbox prune` removes what is left"
+                ) from error
         except _DOCKER_ERRORS as error:
             raise SandboxError(
                 f"could not remove sandbox {self._container.short_id} ({error}); "

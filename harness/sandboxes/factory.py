@@ -17,6 +17,7 @@ from pathlib import Path
 
 from harness.evaluation.evaluator import TestSetup
 from harness.sandboxes.base import Sandbox
+from harness.sandboxes.host_slots import HostSlots
 from harness.sandboxes.image_names import ImageIdentity, ImageOptions
 from harness.tasks import Task
 
@@ -41,6 +42,8 @@ class SandboxFactory:
     preflight: Callable[[list[Task]], None] = lambda tasks: None
     # Where an image came from (prebuilt or built, name, digest): kept on each evaluation.
     describe_image: Callable[[str], ImageIdentity] | None = None
+    # The host's sandbox budget shared with other processes; None: no limit beyond this run's.
+    host_slots: HostSlots | None = None
 
 
 @dataclass(frozen=True)
@@ -54,6 +57,8 @@ class DockerOptions:
     log: Log = lambda line: None  # image-building progress
     # Where images come from: pulled prebuilt ones, our own builds, or either (`auto`).
     images: ImageOptions = ImageOptions(mode="build")
+    # Sandboxes on this host at once, shared by every harness process; None: not bounded.
+    host_max_sandboxes: int | None = None
 
 
 def test_setup_for(task: Task) -> TestSetup:
@@ -147,6 +152,9 @@ def docker_sandboxes(options: DockerOptions) -> SandboxFactory:
         test_setup=lambda task: resolver().test_setup(task, own_test_setup),
         preflight=preflight,
         describe_image=lambda image: resolver().identity(image),
+        host_slots=(
+            HostSlots(options.host_max_sandboxes) if options.host_max_sandboxes else None
+        ),
     )
 
 

@@ -36,6 +36,7 @@ from harness.store.schema import (
     TaskRecord,
     TestResultRecord,
     ValidationRecord,
+    ValidationRunRecord,
     utcnow,
 )
 from harness.store.validations import ValidationQueries
@@ -44,7 +45,8 @@ from harness.tasks import Task
 __all__ = [
     "DEFAULT_DB", "AttemptRecord", "Base", "EvalStatus", "EvaluationRecord",
     "ModelResponseRecord", "RunRecord", "RunTaskRecord", "Store", "StoreError", "TaskRecord",
-    "TestResultRecord", "TestStatus", "ValidationRecord", "database_url", "utcnow",
+    "TestResultRecord", "TestStatus", "ValidationRecord", "ValidationRunRecord", "database_url",
+    "utcnow",
 ]
 
 

@@ -95,7 +95,13 @@ class EvaluationRecord(Base):
     test_output: Mapped[str] = mapped_column(Text, default="")
     log: Mapped[str] = mapped_column(Text, default="")
     seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    # Billed sandbox CPU seconds (reset included); wall seconds times CPUs on older rows.
     compute_seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    # CPU seconds the evaluation script used, from the container's cgroup (NULL: not measured).
+    cpu_seconds: Mapped[float | None] = mapped_column(Float, nullable=True, default=None)
+    # 1: the FAIL_TO_PASS tests alone decided (fail fast); 2: the full test command; NULL: none
+    # ran (empty or unappliable patch) or the row predates the field.
+    decided_by_stage: Mapped[int | None] = mapped_column(Integer, nullable=True, default=None)
     harness_revision: Mapped[str] = mapped_column(String(64), default="")
     # The environment of the verdict: "prebuilt" (pulled) or "build" (made here), the image's
     # name, and its registry digest (repo@sha256:...) or, for our builds, its image id.
@@ -189,6 +195,28 @@ class ValidationRecord(Base):
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     seconds: Mapped[float] = mapped_column(default=0.0)
     harness_revision: Mapped[str] = mapped_column(String(64), default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ValidationRunRecord(Base):
+    """One evaluation of gold or empty during a task's validation, stored as it finishes so
+    that an interrupted `validate` resumes where it stopped."""
+
+    __tablename__ = "validation_runs"
+    __table_args__ = (UniqueConstraint("instance_id", "task_hash", "spec", "patch", "repeat"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    instance_id: Mapped[str] = mapped_column(String(300), index=True)
+    task_hash: Mapped[str] = mapped_column(String(64))
+    spec: Mapped[str] = mapped_column(String(200))
+    patch: Mapped[str] = mapped_column(String(10))  # "gold" or "empty"
+    repeat: Mapped[int] = mapped_column(Integer)
+    status: Mapped[EvalStatus] = mapped_column(Enum(EvalStatus, native_enum=False, length=40))
+    seconds: Mapped[float] = mapped_column(Float)
+    cpu_seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
+    # Listed tests that kept it from resolving; every listed test's status (None: absent).
+    against: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    statuses: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 

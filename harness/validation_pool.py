@@ -1,0 +1,328 @@
+"""Validates many tasks at once, the way `run` runs them.
+
+Tasks are worked on in parallel (up to `max_sandboxes`, within the host's sandbox budget); every
+evaluation of gold or empty is stored the moment it finishes (table `validation_runs`), so an
+interrupted `validate` resumes with the evaluations it had not done; the task's verdict
+(table `validations`) is saved once all of them are. A progress bar says what runs now and
+since when; every line it writes starts with the time. A stop request (SIGINT, SIGTERM) removes
+the sandboxes in flight at once: their evaluations are lost, nothing else is.
+"""
+
+from __future__ import annotations
+
+import queue
+import sys
+import threading
+import time
+from collections.abc import Callable
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
+from tqdm import tqdm
+
+from harness.evaluation.evaluator import EvaluationOutcome, TestSetup, evaluate
+from harness.sandboxes.base import Sandbox, SandboxError, SandboxStarved
+from harness.sandboxes.host_slots import HostSlots
+from harness.store import Store, ValidationRunRecord
+from harness.tasks import Task
+from harness.validation import RunSummary, ValidationResult, save_validation, summarize_run
+
+PATCHES = ("gold", "empty")
+# Tries of one evaluation before the task is left for the next invocation.
+INFRA_TRIES = 3
+
+
+@dataclass
+class ValidationSandboxes:
+    """How to get a task's environment and sandboxes; kept apart so tests can swap them."""
+
+    prepare_image: Callable[[Task], str]
+    start: Callable[[str], Sandbox]
+    setup: Callable[[Task], tuple[str, TestSetup]]  # (spec name, how its tests run)
+    host_slots: HostSlots | None = None
+
+
+@dataclass
+class PoolOutcome:
+    validated: list[str] = field(default_factory=list)
+    left_for_later: dict[str, str] = field(default_factory=dict)  # instance id -> why
+    stopped: bool = False
+
+
+def _clock() -> str:
+    return datetime.now().strftime("%H:%M:%S")
+
+
+class _Progress:
+    """A bar over evaluations; its postfix lists what runs now, since when."""
+
+    def __init__(self, total: int) -> None:
+        self.bar = tqdm(total=total, unit="eval", dynamic_ncols=True, mininterval=0.5)
+        self.lock = threading.Lock()
+        self.now: dict[str, tuple[str, str]] = {}  # instance id -> (what, since)
+        self.waiting = 0
+
+    def _refresh(self) -> None:
+        parts = [f"{instance} {what} since {since}" for instance, (what, since) in
+                 sorted(self.now.items(), key=lambda item: item[1][1])]
+        if self.waiting:
+            parts.append(f"{self.waiting} waiting for a sandbox slot")
+        self.bar.set_postfix_str("; ".join(parts) or "idle", refresh=True)
+
+    def doing(self, instance_id: str, what: str) -> None:
+        with self.lock:
+            self.now[instance_id] = (what, _clock())
+            self._refresh()
+
+    def idle(self, instance_id: str) -> None:
+        with self.lock:
+            self.now.pop(instance_id, None)
+            self._refresh()
+
+    def set_waiting(self, waiting: int) -> None:
+        with self.lock:
+            self.waiting = waiting
+            self._refresh()
+
+    def advance(self, count: int = 1) -> None:
+        with self.lock:
+            self.bar.update(count)
+
+    def write(self, message: str) -> None:
+        with self.lock:
+            # Beside the bar, on stderr: stdout carries only the table.
+            self.bar.write(f"{_clock()} {message}", file=sys.stderr)
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+class ValidationPool:
+    def __init__(
+        self, store: Store, sandboxes: ValidationSandboxes, repeats: int, max_sandboxes: int,
+        starved_retry_wait: float = 60.0,
+    ) -> None:
+        self.store = store
+        self.sandboxes = sandboxes
+        self.repeats = repeats
+        self.max_sandboxes = max(1, max_sandboxes)
+        self.starved_retry_wait = starved_retry_wait
+        self.stop = threading.Event()
+        self._live: set[Sandbox] = set()
+        self._live_lock = threading.Lock()
+        self.progress: _Progress | None = None
+
+    def request_stop(self) -> None:
+        """Safe from a signal handler: the main loop removes the sandboxes."""
+        self.stop.set()
+
+    def forget(self, tasks: list[Task]) -> None:
+        """Drops the stored evaluations of these tasks (for --force)."""
+        with self.store.writing() as session:
+            for task in tasks:
+                session.execute(delete(ValidationRunRecord).where(
+                    ValidationRunRecord.instance_id == task.instance_id,
+                    ValidationRunRecord.task_hash == task.content_hash,
+                ))
+
+    # --- the pool -------------------------------------------------------------------------
+
+    def run(self, tasks: list[Task]) -> PoolOutcome:
+        outcome = PoolOutcome()
+        todo: queue.Queue[Task] = queue.Queue()
+        for task in tasks:
+            todo.put(task)
+        total = len(tasks) * self.repeats * len(PATCHES)
+        self.progress = _Progress(total)
+        if self.sandboxes.host_slots is not None:
+            self.sandboxes.host_slots.on_wait = self.progress.set_waiting
+        lock = threading.Lock()
+
+        def work() -> None:
+            while not self.stop.is_set():
+                try:
+                    task = todo.get_nowait()
+                except queue.Empty:
+                    return
+                try:
+                    why = self._validate(task)
+                except Exception as error:  # one task's failure must not end the others
+                    why = f"{type(error).__name__}: {error}"
+                with lock:
+                    if why is None:
+                        outcome.validated.append(task.instance_id)
+                    else:
+                        outcome.left_for_later[task.instance_id] = why
+                if why is not None and not self.stop.is_set():
+                    self.progress.write(f"{task.instance_id}: left for the next invocation: "
+                                        f"{why[:300]}")
+
+        # Daemon threads: a stop must not wait for an image build in flight.
+        threads = [threading.Thread(target=work, daemon=True, name=f"validate-{number}")
+                   for number in range(min(self.max_sandboxes, len(tasks)))]
+        for thread in threads:
+            thread.start()
+        try:
+            while any(thread.is_alive() for thread in threads):
+                if self.stop.wait(0.2):
+                    outcome.stopped = True
+                    self.progress.write("stopping: removing the sandboxes in flight ...")
+                    self._remove_live()
+                    deadline = time.monotonic() + 15
+                    for thread in threads:
+                        thread.join(timeout=max(0.0, deadline - time.monotonic()))
+                    self._remove_live()  # any started meanwhile
+                    break
+        finally:
+            self.progress.close()
+        outcome.stopped = outcome.stopped or self.stop.is_set()
+        return outcome
+
+    def _remove_live(self) -> None:
+        with self._live_lock:
+            live = list(self._live)
+        for sandbox in live:
+            try:
+                sandbox.close()
+            except SandboxError as error:
+                if self.progress is not None:
+                    self.progress.write(str(error))
+
+    # --- one task -------------------------------------------------------------------------
+
+    def _validate(self, task: Task) -> str | None:
+        """Validates one task; returns why it was left unfinished, or None when saved."""
+        from harness.repos import RepoError
+        from harness.sandboxes.base import ImageBuildError
+        from harness.sandboxes.specs import SpecError
+
+        progress = self.progress
+        assert progress is not None
+        spec_name, setup = self.sandboxes.setup(task)
+        done = self._stored_runs(task, spec_name)
+        plan = [(repeat, patch) for repeat in range(self.repeats) for patch in PATCHES]
+        todo = [key for key in plan if key not in done]
+        progress.advance(len(plan) - len(todo))
+        slots = self.sandboxes.host_slots
+        started = time.monotonic()
+        with slots.hold(1, self.stop) if slots else nullcontext(True) as held:
+            if not held:
+                return "stopped"
+            progress.doing(task.instance_id, "environment")
+            try:
+                image = self.sandboxes.prepare_image(task)
+            except (ImageBuildError, RepoError, SpecError) as error:
+                lines = str(error).strip().splitlines()
+                short = " ".join(lines[:1] + lines[-3:])[:600]
+                result = ValidationResult(task.instance_id, spec_name, False, env_error=short,
+                                          seconds=time.monotonic() - started)
+                save_validation(self.store, task, result, self.repeats)
+                progress.advance(len(todo))
+                progress.idle(task.instance_id)
+                progress.write(f"{task.instance_id}: NOT valid: {result.reason[:200]}")
+                return None
+            sandbox: Sandbox | None = None
+            try:
+                for repeat, patch_name in todo:
+                    if self.stop.is_set():
+                        return "stopped"
+                    progress.doing(task.instance_id, f"{patch_name} {repeat + 1}/{self.repeats}")
+                    patch = task.patch if patch_name == "gold" else ""
+                    sandbox, evaluated = self._evaluate(task, patch, image, setup, sandbox)
+                    if evaluated is None or self.stop.is_set():
+                        return "stopped" if self.stop.is_set() else "infrastructure errors"
+                    summary = summarize_run(patch_name, evaluated)
+                    self._store_run(task, spec_name, repeat, summary, evaluated)
+                    done[(repeat, patch_name)] = summary
+                    progress.advance()
+                    progress.write(f"{task.instance_id}: {patch_name} {repeat + 1}/"
+                                   f"{self.repeats} {summary.status.value} "
+                                   f"({summary.seconds:.0f} s)")
+            finally:
+                progress.idle(task.instance_id)
+                if sandbox is not None:
+                    self._close(sandbox)
+        result = ValidationResult(task.instance_id, spec_name, True,
+                                  runs=[done[key] for key in plan],
+                                  seconds=sum(done[key].seconds for key in plan))
+        save_validation(self.store, task, result, self.repeats)
+        verdict = "valid" if result.valid else f"NOT valid: {result.reason[:200]}"
+        progress.write(f"{task.instance_id}: {verdict}")
+        return None
+
+    def _evaluate(
+        self, task: Task, patch: str, image: str, setup: TestSetup, sandbox: Sandbox | None
+    ) -> tuple[Sandbox | None, EvaluationOutcome | None]:
+        """Evaluates on `sandbox` (started when None), retrying infrastructure failures on a
+        fresh one; returns the sandbox to reuse and the outcome (None after INFRA_TRIES)."""
+        progress = self.progress
+        assert progress is not None
+        for _ in range(INFRA_TRIES):
+            if self.stop.is_set():
+                return sandbox, None
+            try:
+                if sandbox is None:
+                    sandbox = self._start(image)
+                return sandbox, evaluate(task, patch, sandbox, setup, run_empty=True)
+            except SandboxStarved as error:
+                progress.write(f"{task.instance_id}: {error}; retrying in "
+                               f"{self.starved_retry_wait:.0f} s")
+                if self.stop.wait(self.starved_retry_wait):
+                    return sandbox, None
+            except SandboxError as error:
+                if not self.stop.is_set():
+                    progress.write(f"{task.instance_id}: sandbox failed, retrying: "
+                                   f"{str(error)[:300]}")
+                if sandbox is not None:
+                    self._close(sandbox)
+                    sandbox = None
+        return sandbox, None
+
+    def _start(self, image: str) -> Sandbox:
+        sandbox = self.sandboxes.start(image)
+        with self._live_lock:
+            self._live.add(sandbox)
+        if self.stop.is_set():  # the stop came while it started: remove it now
+            self._close(sandbox)
+            raise SandboxError("stopped")
+        return sandbox
+
+    def _close(self, sandbox: Sandbox) -> None:
+        with self._live_lock:
+            self._live.discard(sandbox)
+        try:
+            sandbox.close()
+        except SandboxError as error:
+            if self.progress is not None:
+                self.progress.write(str(error))
+
+    # --- the store ------------------------------------------------------------------------
+
+    def _stored_runs(self, task: Task, spec: str) -> dict[tuple[int, str], RunSummary]:
+        with self.store.reading() as session:
+            rows = session.scalars(select(ValidationRunRecord).where(
+                ValidationRunRecord.instance_id == task.instance_id,
+                ValidationRunRecord.task_hash == task.content_hash,
+                ValidationRunRecord.spec == spec,
+            )).all()
+        return {
+            (row.repeat, row.patch): RunSummary(row.patch, row.status, row.seconds,
+                                                list(row.against), dict(row.statuses))
+            for row in rows if row.repeat < self.repeats
+        }
+
+    def _store_run(self, task: Task, spec: str, repeat: int, summary: RunSummary,
+                   outcome: EvaluationOutcome) -> None:
+        record = ValidationRunRecord(
+            instance_id=task.instance_id, task_hash=task.content_hash, spec=spec,
+            patch=summary.patch, repeat=repeat, status=summary.status, seconds=summary.seconds,
+            cpu_seconds=outcome.cpu_seconds, against=summary.against, statuses=summary.statuses,
+        )
+        try:
+            with self.store.writing() as session:
+                session.add(record)
+        except IntegrityError:
+            pass  # another process stored this very evaluation meanwhile
