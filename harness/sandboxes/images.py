@@ -30,7 +30,12 @@ from docker.models.containers import Container
 from harness.locks import file_lock
 from harness.repos import RepoError, RepoSource
 from harness.sandboxes.base import TESTBED, ImageBuildError
-from harness.sandboxes.debootstrap import BaseImageSpec, ensure_base_image, image_exists
+from harness.sandboxes.debootstrap import (
+    DEFAULT_PACKAGES,
+    BaseImageSpec,
+    ensure_base_image,
+    image_exists,
+)
 from harness.sandboxes.specs import EnvironmentSpec, spec_for
 from harness.sandboxes.wheelhouse import ensure_wheelhouse
 from harness.tasks import Task
@@ -161,7 +166,12 @@ def ensure_env_image(
     The packages come from a wheelhouse fetched by the host's pip (`cache_dir`, default the
     harness cache), so the build needs no network inside the container.
     """
-    base = ensure_base_image(client, BaseImageSpec(suite=spec.suite), log, base_mirror)
+    # Extra Debian packages (compilers, graphviz) make another base image; without any, the
+    # shared default one.
+    packages = tuple(dict.fromkeys((*DEFAULT_PACKAGES, *spec.apt)))
+    base = ensure_base_image(
+        client, BaseImageSpec(suite=spec.suite, packages=packages), log, base_mirror
+    )
     base_id = client.images.get(base).id
     parts: dict[str, object] = {"recipe": RECIPE_VERSION, "base": base_id, "pip": list(spec.pip)}
     if spec.pip:
