@@ -46,6 +46,11 @@ class EnvironmentSpec(BaseModel):
         description="Why tasks of this spec cannot be evaluated here; non-empty makes spec_for "
         "refuse them before any image is built.",
     )
+    differs: dict[str, str] = Field(
+        default_factory=dict,
+        description="Packages pinned in the official spec that this one pins otherwise or "
+        "leaves out: name -> why (a test holds this against the official specs).",
+    )
     apt: tuple[str, ...] = Field(
         default=(),
         description="Debian packages added to the base image (compilers, graphviz, ...).",
