@@ -34,6 +34,7 @@ from harness.sandboxes.base import Sandbox, SandboxError
 from harness.store import (
     AttemptRecord,
     EvaluationRecord,
+    EvaluationRerunRecord,
     RunRecord,
     RunTaskRecord,
     Store,
@@ -73,6 +74,10 @@ class RunPlan:
     max_sandboxes: int
     vcpu_hour_dollars: float
     config: dict[str, Any] = field(default_factory=dict)
+    # `--reruns N`: a candidate on a task of `flaky` (validation saw flaky tests) is evaluated
+    # N times and keeps the majority verdict (see harness/flaky.py).
+    reruns: int = 1
+    flaky: frozenset[str] = frozenset()
 
 
 @dataclass
@@ -469,6 +474,11 @@ class _TaskWorker:
                 return  # left pending: the next invocation evaluates it
             evaluation_id = self._store_evaluation(digest, patch, outcome)
             extra_compute = outcome.compute_seconds
+        if self._wants_reruns(patch):
+            rerun_compute = self._ensure_reruns(evaluation_id, patch)
+            if rerun_compute is None:
+                return  # a rerun failed (infrastructure): the next invocation finishes them
+            extra_compute += rerun_compute
         self.known[digest] = evaluation_id
         with runner.store.writing() as session:
             attempt = session.get(AttemptRecord, attempt_id)
@@ -483,6 +493,66 @@ class _TaskWorker:
             )
         if runner.progress:
             runner.progress.attempt_done(self.item.task_id, resolved, dollars)
+
+    def _wants_reruns(self, patch: str) -> bool:
+        plan = self.runner.plan
+        return plan.reruns > 1 and bool(patch.strip()) and self.item.task.instance_id in plan.flaky
+
+    def _ensure_reruns(self, evaluation_id: int, patch: str) -> float | None:
+        """Runs the candidate's tests until the evaluation has `reruns` runs, then gives it the
+        majority verdict. Returns the compute seconds spent, None when a run failed."""
+        from harness.flaky import RunVerdict, majority_index
+
+        store, wanted = self.runner.store, self.runner.plan.reruns
+        fresh: dict[int, EvaluationOutcome] = {}
+        spent = 0.0
+        with store.writing() as session:
+            evaluation = session.get(EvaluationRecord, evaluation_id)
+            assert evaluation is not None
+            runs = sorted(evaluation.reruns, key=lambda run: run.index)
+            if not runs:
+                # The evaluation's own run is the first of the series.
+                failing = [t.name for t in evaluation.tests if t.kind != "OTHER" and not t.passed]
+                session.add(EvaluationRerunRecord(
+                    evaluation_id=evaluation_id, index=0, status=evaluation.status,
+                    failing=failing, seconds=evaluation.seconds,
+                    compute_seconds=evaluation.compute_seconds,
+                ))
+            count = max(len(runs), 1)
+        while count < wanted:
+            outcome = self._evaluate_with_retries(patch)
+            if outcome is None:
+                return None
+            spent += outcome.compute_seconds
+            fresh[count] = outcome
+            failing: list[str] = []
+            if outcome.grade is not None:
+                failing = [*outcome.grade.failing("FAIL_TO_PASS"),
+                           *outcome.grade.failing("PASS_TO_PASS")]
+            try:
+                with store.writing() as session:
+                    session.add(EvaluationRerunRecord(
+                        evaluation_id=evaluation_id, index=count, status=outcome.status,
+                        failing=failing, seconds=outcome.seconds,
+                        compute_seconds=outcome.compute_seconds,
+                    ))
+            except IntegrityError:
+                pass  # another process ran this index meanwhile: its run counts
+            count += 1
+        with store.writing() as session:
+            evaluation = session.get(EvaluationRecord, evaluation_id)
+            assert evaluation is not None
+            runs = sorted(evaluation.reruns, key=lambda run: run.index)[:wanted]
+            chosen = runs[majority_index([RunVerdict(run.status) for run in runs])]
+            if evaluation.status.resolved != chosen.status.resolved:
+                evaluation.status = chosen.status
+                outcome = fresh.get(chosen.index)
+                if outcome is not None:
+                    # The majority's own run: its output and per-test verdicts.
+                    evaluation.test_output = outcome.test_output
+                    evaluation.log = outcome.log
+                    evaluation.tests = _test_records(outcome)
+        return spent
 
     def _stored_evaluation(self, digest: str) -> int | None:
         with self.runner.store.reading() as session:
@@ -527,16 +597,7 @@ class _TaskWorker:
             compute_seconds=outcome.compute_seconds,
             harness_revision=code_revision(),
         )
-        if outcome.grade is not None:
-            record.tests = [
-                TestResultRecord(
-                    name=verdict.name,
-                    kind=verdict.kind,
-                    status=verdict.status.value if verdict.status else None,
-                    passed=verdict.passed,
-                )
-                for verdict in outcome.grade.verdicts
-            ]
+        record.tests = _test_records(outcome)
         try:
             with self.runner.store.writing() as session:
                 session.add(record)
@@ -546,3 +607,17 @@ class _TaskWorker:
             existing = self._stored_evaluation(digest)
             assert existing is not None
             return existing
+
+
+def _test_records(outcome: EvaluationOutcome) -> list[TestResultRecord]:
+    if outcome.grade is None:
+        return []
+    return [
+        TestResultRecord(
+            name=verdict.name,
+            kind=verdict.kind,
+            status=verdict.status.value if verdict.status else None,
+            passed=verdict.passed,
+        )
+        for verdict in outcome.grade.verdicts
+    ]

@@ -165,6 +165,8 @@ def command_run(args: argparse.Namespace) -> int:
 
     if args.k < 1:
         raise UserError("--k must be at least 1")
+    if args.reruns < 1:
+        raise UserError("--reruns must be at least 1")
     from harness.cli.swebench import load_tasks_from_args
 
     store = Store(args.db)
@@ -194,6 +196,12 @@ def command_run(args: argparse.Namespace) -> int:
         info = getattr(agent, "info", None)
         if info is not None:
             config["llm"] = info.record
+        flaky: frozenset[str] = frozenset()
+        if args.reruns > 1:
+            from harness.flaky import flaky_instances
+
+            config["reruns"] = args.reruns
+            flaky = frozenset(flaky_instances(store, [t.instance_id for t in tasks]))
         plan = RunPlan(
             run_id=run_id,
             k=args.k,
@@ -201,6 +209,8 @@ def command_run(args: argparse.Namespace) -> int:
             max_sandboxes=args.max_sandboxes,
             vcpu_hour_dollars=args.vcpu_hour_price,
             config=config,
+            reruns=args.reruns,
+            flaky=flaky,
         )
         runner = Runner(store, agent, docker_sandbox_factory(args), plan, log=_eprint)
         runner.on_finish = lambda: {"budget": budget.summary()}
@@ -283,6 +293,11 @@ def parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--run-id", help="name of the run; rerunning an id resumes it")
     run.add_argument("--seed", type=int, default=0, help="run seed; attempt seeds derive from it")
+    run.add_argument(
+        "--reruns", type=int, default=1,
+        help="on tasks whose validation found flaky tests, run each candidate's tests N times "
+        "and keep the majority verdict, storing every run (default 1)",
+    )
     run.add_argument(
         "--max-sandboxes", type=int, default=max(1, os.cpu_count() or 1),
         help="tasks worked on at once, each with its own sandboxes (default: CPU count)",

@@ -21,6 +21,7 @@ from harness.store.schema import (
     AttemptRecord,
     Base,
     EvaluationRecord,
+    EvaluationRerunRecord,
     ModelResponseRecord,
     RunRecord,
     RunTaskRecord,
@@ -32,7 +33,8 @@ from harness.store.schema import (
 from harness.tasks import Task
 
 __all__ = [
-    "AttemptRecord", "Base", "EvalStatus", "EvaluationRecord", "ModelResponseRecord", "RunRecord",
+    "AttemptRecord", "Base", "EvalStatus", "EvaluationRecord", "EvaluationRerunRecord",
+    "ModelResponseRecord", "RunRecord",
     "RunTaskRecord", "Store", "TaskRecord", "TestResultRecord", "TestStatus", "ValidationRecord",
     "utcnow",
 ]

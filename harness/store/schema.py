@@ -102,6 +102,7 @@ class EvaluationRecord(Base):
     tests: Mapped[list[TestResultRecord]] = relationship(
         back_populates="evaluation", cascade="all, delete-orphan"
     )
+    reruns: Mapped[list[EvaluationRerunRecord]] = relationship(cascade="all, delete-orphan")
 
 
 class TestResultRecord(Base):
@@ -117,6 +118,25 @@ class TestResultRecord(Base):
     passed: Mapped[bool] = mapped_column()
 
     evaluation: Mapped[EvaluationRecord] = relationship(back_populates="tests")
+
+
+class EvaluationRerunRecord(Base):
+    """One more run of an evaluation's tests, for a task whose validation found flaky tests
+    (`run --reruns N`): the evaluation then holds the majority verdict of its runs."""
+
+    __tablename__ = "evaluation_reruns"
+    __table_args__ = (UniqueConstraint("evaluation_id", "index"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    evaluation_id: Mapped[int] = mapped_column(ForeignKey("evaluations.id"), index=True)
+    # 0 is the evaluation's first run (copied here, so the runs read alike), then 1, 2, ...
+    index: Mapped[int] = mapped_column(Integer)
+    status: Mapped[EvalStatus] = mapped_column(Enum(EvalStatus, native_enum=False, length=40))
+    # Listed tests that counted against the verdict in this run.
+    failing: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    compute_seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 class AttemptRecord(Base):
