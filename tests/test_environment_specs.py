@@ -27,8 +27,6 @@ DATASETS = ("swe_bench_lite.jsonl", "swe_bench_verified.jsonl")
 # (repository, version) of Lite or Verified that cannot be built here, by design.
 UNSUPPORTED = {
     ("astropy/astropy", "1.3"),  # official Python 3.6 with numpy 1.16
-    ("pylint-dev/pylint", "2.9"),  # astroid 2.6 needs wrapt 1.12 (sdist with C)
-    ("pylint-dev/pylint", "2.10"),
 }
 
 

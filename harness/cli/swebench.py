@@ -140,6 +140,7 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def command_validate(args: argparse.Namespace) -> int:
+    from harness.sandboxes.base import SandboxError
     from harness.validation import save_validation, stored_validations, validate_task
 
     if args.repeats < 1:
@@ -156,10 +157,16 @@ def command_validate(args: argparse.Namespace) -> int:
         for number, task in enumerate(todo, start=1):
             _eprint(f"[{number}/{len(todo)}] validating {task.instance_id}")
             spec_name, setup = sandboxes.setup(task)
-            result = validate_task(
-                task, sandboxes.prepare_image, sandboxes.start, setup, spec_name,
-                repeats=args.repeats, log=lambda line: _eprint(f"  {line}"),
-            )
+            try:
+                result = validate_task(
+                    task, sandboxes.prepare_image, sandboxes.start, setup, spec_name,
+                    repeats=args.repeats, log=lambda line: _eprint(f"  {line}"),
+                )
+            except SandboxError as error:
+                # Infrastructure, not the task: nothing is saved, so a rerun validates it.
+                _eprint(f"  {task.instance_id}: sandbox failed, not recorded (rerun to retry): "
+                        f"{str(error).splitlines()[0][:300]}")
+                continue
             save_validation(store, task, result, args.repeats)
             verdict = "valid" if result.valid else f"NOT valid: {result.reason}"
             _eprint(f"  {task.instance_id}: {verdict} ({result.seconds:.0f} s)")

@@ -37,7 +37,7 @@ from harness.sandboxes.debootstrap import (
     image_exists,
 )
 from harness.sandboxes.specs import EnvironmentSpec, spec_for
-from harness.sandboxes.wheelhouse import ensure_wheelhouse
+from harness.sandboxes.wheelhouse import SdistBuilder, ensure_wheelhouse
 from harness.tasks import Task
 
 RECIPE_VERSION = 1
@@ -154,6 +154,59 @@ def _folder_tar(folder: Path, arcname: str) -> bytes:
     return buffer.getvalue()
 
 
+# What compiling an sdist's C extension needs, on top of a base image.
+BUILD_TOOLS = ("gcc", "g++", "python3-dev")
+
+
+def container_sdist_builder(
+    client: docker.DockerClient, spec: EnvironmentSpec, log: Log, base_mirror: str | None = None
+) -> SdistBuilder:
+    """Compiles an sdist into a wheel for the spec's Python in a throwaway container of its
+    Debian suite (with gcc and the Python headers), offline: `pip wheel --no-index` finds the
+    build requirements in the folder the wheelhouse fetched them to."""
+
+    def build(sdist: Path, deps: Path, out: Path) -> None:
+        packages = tuple(dict.fromkeys((*DEFAULT_PACKAGES, *BUILD_TOOLS, *spec.apt)))
+        base = ensure_base_image(
+            client, BaseImageSpec(suite=spec.suite, packages=packages), log, base_mirror
+        )
+        buffer = io.BytesIO()
+        with tarfile.open(fileobj=buffer, mode="w") as archive:
+            archive.add(sdist, arcname=f"build/sdist/{sdist.name}")
+            archive.add(deps, arcname="build/deps")
+        container = None
+        try:
+            container = client.containers.run(
+                base, command=["sleep", "infinity"], detach=True, init=True,
+                network_disabled=True, labels={"harness": "1", "harness.tier": "build"},
+            )
+            if not container.put_archive("/", buffer.getvalue()):
+                raise ImageBuildError(f"copying {sdist.name} into the build container failed")
+            _run_step(
+                container,
+                "python3 -m pip wheel --no-deps --no-index --find-links /build/deps "
+                f"--wheel-dir /build/out /build/sdist/{shlex.quote(sdist.name)}",
+                "/build", log,
+            )
+            stream, _ = container.get_archive("/build/out")
+            with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as archive:
+                for member in archive.getmembers():
+                    if member.isfile() and member.name.endswith(".whl"):
+                        extracted = archive.extractfile(member)
+                        assert extracted is not None
+                        (out / Path(member.name).name).write_bytes(extracted.read())
+        except docker.errors.DockerException as error:
+            raise ImageBuildError(f"building {sdist.name} in a container failed: {error}") from None
+        finally:
+            if container is not None:
+                try:
+                    container.remove(force=True)
+                except docker.errors.DockerException:
+                    pass  # prune finds it by its label
+
+    return build
+
+
 def ensure_env_image(
     client: docker.DockerClient,
     spec: EnvironmentSpec,
@@ -189,7 +242,8 @@ def ensure_env_image(
         files = None
         env = None
         if spec.pip:
-            wheels = ensure_wheelhouse(spec.pip, spec.python_version, cache_dir, log)
+            builder = container_sdist_builder(client, spec, log, base_mirror)
+            wheels = ensure_wheelhouse(spec.pip, spec.python_version, cache_dir, log, builder)
             files = _folder_tar(wheels, WHEELHOUSE.strip("/"))
             env = _image_env(spec.python_version)
             offline = f"--no-index --find-links {WHEELHOUSE}"

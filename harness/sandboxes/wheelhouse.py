@@ -4,8 +4,10 @@ Build containers may be unable to reach PyPI (no network, or a TLS proxy whose r
 Debian image lacks), while the host's pip can. So the wheels are downloaded on the host for the
 container's interpreter (`--python-version/--abi/--platform`), copied into the build container,
 and installed there with `pip install --no-index --find-links`. A requirement that PyPI has only
-as an sdist is built into a wheel on the host (`pip wheel --no-deps`), which works for the
-pure-Python packages environment specs need; one with C extensions fails with a clear error.
+as an sdist is built into a wheel on the host (`pip wheel --no-deps`) when it is pure Python.
+One with C extensions is compiled for the sandbox's interpreter by an `SdistBuilder` (images.py
+gives one that runs `pip wheel` in a container of the spec's Debian suite, with Debian's gcc);
+without a builder it fails with a clear error.
 
 `pip download --python-version` picks wheels for the target but evaluates dependency markers
 (`python_version < "3.11"`) for the host's interpreter, so a Python 3.11 host would leave out
@@ -48,6 +50,10 @@ PLATFORMS = (
 )
 
 Log = Callable[[str], None]
+# (sdist file, folder of wheels it may need to build, output folder) -> wheels in the output.
+SdistBuilder = Callable[[Path, Path, Path], None]
+# What a plain setuptools sdist needs to build without an index.
+BUILD_REQUIREMENTS = ("setuptools==68.0.0", "wheel==0.43.0")
 
 
 def wheelhouse_key(requirements: Sequence[str], python_version: str) -> str:
@@ -84,6 +90,10 @@ def _download(requirements: Sequence[str], python_version: str, dest: Path, log:
     return "" if done.returncode == 0 else (done.stderr or done.stdout).strip()
 
 
+class PlatformWheel(ImageBuildError):
+    """The host built a wheel with compiled code, which cannot serve the sandbox's Python."""
+
+
 def _build_sdist_wheel(requirement: str, dest: Path, log: Log) -> None:
     done = _pip(["wheel", "--no-deps", "--wheel-dir", str(dest), requirement], log)
     if done.returncode != 0:
@@ -93,10 +103,40 @@ def _build_sdist_wheel(requirement: str, dest: Path, log: Log) -> None:
         )
     for wheel in dest.glob("*.whl"):
         if not wheel.name.endswith("-none-any.whl"):
-            raise ImageBuildError(
+            raise PlatformWheel(
                 f"{requirement!r} built a platform wheel ({wheel.name}) on the host; it cannot "
                 "serve the sandbox's interpreter. Pin a version that PyPI has as a wheel."
             )
+
+
+def _build_in_container(
+    requirement: str, python_version: str, dest: Path, builder: SdistBuilder, log: Log
+) -> None:
+    """Fetches `requirement`'s sdist on the host and has `builder` compile it for the sandbox."""
+    work = Path(tempfile.mkdtemp(prefix=".container-build-", dir=dest.parent))
+    try:
+        sdists, deps, out = work / "sdist", work / "deps", work / "out"
+        for folder in (sdists, deps, out):
+            folder.mkdir()
+        done = _pip(["download", "--no-deps", "--no-binary", ":all:", "--dest", str(sdists),
+                     requirement], log)
+        found = sorted(sdists.iterdir())
+        if done.returncode != 0 or len(found) != 1:
+            raise ImageBuildError(
+                f"could not fetch the sdist of {requirement!r}: {(done.stderr or '')[-1000:]}"
+            )
+        error = _download(list(BUILD_REQUIREMENTS), python_version, deps, log)
+        if error:
+            raise ImageBuildError(f"could not fetch {BUILD_REQUIREMENTS}: {error[-1000:]}")
+        log(f"compiling {found[0].name} for Python {python_version} in a build container")
+        builder(found[0], deps, out)
+        wheels = sorted(out.glob("*.whl"))
+        if not wheels:
+            raise ImageBuildError(f"building {found[0].name} in a container made no wheel")
+        for wheel in wheels:
+            shutil.move(str(wheel), dest / wheel.name)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def ensure_wheelhouse(
@@ -104,8 +144,10 @@ def ensure_wheelhouse(
     python_version: str,
     cache_dir: Path | None = None,
     log: Log = lambda line: None,
+    builder: SdistBuilder | None = None,
 ) -> Path:
-    """A folder of wheels that installs `requirements` offline on CPython `python_version`.
+    """A folder of wheels that installs `requirements` offline on CPython `python_version`;
+    `builder` compiles sdists with C extensions for it (none: such a requirement fails).
 
     Raises ImageBuildError saying which requirement could not be fetched and why.
     """
@@ -119,7 +161,7 @@ def ensure_wheelhouse(
         root.mkdir(parents=True, exist_ok=True)
         scratch = Path(tempfile.mkdtemp(prefix=".wheelhouse-", dir=root))
         try:
-            _fill(list(requirements), python_version, scratch, log)
+            _fill(list(requirements), python_version, scratch, log, builder)
             _close(scratch, python_version, log)
             wheels = sorted(path.name for path in scratch.glob("*.whl"))
             manifest = {"requirements": list(requirements), "python": python_version,
@@ -134,7 +176,10 @@ def ensure_wheelhouse(
     return target
 
 
-def _fill(requirements: list[str], python_version: str, dest: Path, log: Log) -> None:
+def _fill(
+    requirements: list[str], python_version: str, dest: Path, log: Log,
+    builder: SdistBuilder | None = None,
+) -> None:
     if not requirements:
         return
     error = _download(requirements, python_version, dest, log)
@@ -149,7 +194,13 @@ def _fill(requirements: list[str], python_version: str, dest: Path, log: Log) ->
     for requirement in sdist_only:
         built = Path(tempfile.mkdtemp(prefix=".sdist-", dir=dest.parent))
         try:
-            _build_sdist_wheel(requirement, built, log)
+            try:
+                _build_sdist_wheel(requirement, built, log)
+            except PlatformWheel:
+                if builder is None:
+                    raise
+                _build_in_container(requirement, python_version, dest, builder, log)
+                continue
             for wheel in built.glob("*.whl"):
                 shutil.move(str(wheel), dest / wheel.name)
         finally:
