@@ -230,6 +230,8 @@ def ensure_env_image(
     if spec.pip:
         # Installed offline from /opt/wheelhouse, with `python`, and this environment.
         parts["wheelhouse"] = _image_env(spec.python_version)
+    if spec.extra_wheels:
+        parts["extra_wheels"] = list(spec.extra_wheels)
     content_hash = _hash(**parts)
     tag = f"harness-env:{spec.name}-{content_hash[:12]}"
     if image_exists(client, tag):
@@ -243,7 +245,8 @@ def ensure_env_image(
         env = None
         if spec.pip:
             builder = container_sdist_builder(client, spec, log, base_mirror)
-            wheels = ensure_wheelhouse(spec.pip, spec.python_version, cache_dir, log, builder)
+            wheels = ensure_wheelhouse(spec.pip, spec.python_version, cache_dir, log, builder,
+                                       extra=spec.extra_wheels)
             files = _folder_tar(wheels, WHEELHOUSE.strip("/"))
             env = _image_env(spec.python_version)
             offline = f"--no-index --find-links {WHEELHOUSE}"

@@ -58,6 +58,13 @@ class EnvironmentSpec(BaseModel):
     pip: tuple[str, ...] = Field(
         default=(), description="pip requirements installed into the env image (may be empty)."
     )
+    extra_wheels: tuple[str, ...] = Field(
+        default=(),
+        description="Requirements put in the wheelhouse (with their dependencies) but not "
+        "installed in the env image, each resolved on its own so they may conflict with `pip`: "
+        "for an instance whose base commit pins a dependency otherwise than the environment "
+        "commit (officially `pip install -e .` fetched that version from PyPI).",
+    )
     install: tuple[str, ...] = Field(
         default=(),
         description="Shell commands run in /testbed when building the instance image. "

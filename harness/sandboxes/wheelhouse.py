@@ -56,8 +56,14 @@ SdistBuilder = Callable[[Path, Path, Path], None]
 BUILD_REQUIREMENTS = ("setuptools==68.0.0", "wheel==0.43.0")
 
 
-def wheelhouse_key(requirements: Sequence[str], python_version: str) -> str:
-    payload = {"requirements": list(requirements), "python": python_version, "recipe": 1}
+def wheelhouse_key(
+    requirements: Sequence[str], python_version: str, extra: Sequence[str] = ()
+) -> str:
+    payload: dict[str, object] = {
+        "requirements": list(requirements), "python": python_version, "recipe": 1
+    }
+    if extra:
+        payload["extra"] = list(extra)
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -145,14 +151,17 @@ def ensure_wheelhouse(
     cache_dir: Path | None = None,
     log: Log = lambda line: None,
     builder: SdistBuilder | None = None,
+    extra: Sequence[str] = (),
 ) -> Path:
     """A folder of wheels that installs `requirements` offline on CPython `python_version`;
     `builder` compiles sdists with C extensions for it (none: such a requirement fails).
+    Each of `extra` is fetched too, on its own, so it may conflict with `requirements` (a
+    second version of a dependency, for an install step to pick).
 
     Raises ImageBuildError saying which requirement could not be fetched and why.
     """
     root = (cache_dir or default_cache_dir()) / "wheelhouses"
-    target = root / f"py{python_version}-{wheelhouse_key(requirements, python_version)}"
+    target = root / f"py{python_version}-{wheelhouse_key(requirements, python_version, extra)}"
     if (target / MANIFEST).is_file():
         return target
     with file_lock(f"wheelhouse:{target}"):
@@ -162,10 +171,12 @@ def ensure_wheelhouse(
         scratch = Path(tempfile.mkdtemp(prefix=".wheelhouse-", dir=root))
         try:
             _fill(list(requirements), python_version, scratch, log, builder)
+            for requirement in extra:
+                _fill([requirement], python_version, scratch, log, builder)
             _close(scratch, python_version, log)
             wheels = sorted(path.name for path in scratch.glob("*.whl"))
-            manifest = {"requirements": list(requirements), "python": python_version,
-                        "wheels": wheels}
+            manifest = {"requirements": list(requirements), "extra": list(extra),
+                        "python": python_version, "wheels": wheels}
             (scratch / MANIFEST).write_text(json.dumps(manifest, indent=1))
             if target.exists():
                 shutil.rmtree(target)
