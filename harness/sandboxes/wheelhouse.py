@@ -10,9 +10,12 @@ gives one that runs `pip wheel` in a container of the spec's Debian suite, with 
 without a builder it fails with a clear error.
 
 `pip download --python-version` picks wheels for the target but evaluates dependency markers
-(`python_version < "3.11"`) for the host's interpreter, so a Python 3.11 host would leave out
-what Python 3.9 needs. The wheelhouse is therefore closed afterwards: every wheel's
-Requires-Dist is evaluated for the target and whatever is missing is downloaded too.
+(`python_version < "3.11"`) for the interpreter pip runs in, so a Python 3.11 host would leave
+out what Python 3.9 needs, or ask for what only 3.11 needs (pandas 1.3 wants numpy >= 1.21
+there). pip therefore runs in a host interpreter of the target's version when there is one
+(on PATH as pythonX.Y, or under ~/.pyenv/versions); either way the wheelhouse is closed
+afterwards: every wheel's Requires-Dist is evaluated for the target and whatever is missing is
+downloaded too.
 
 Wheelhouses are cached under the harness cache folder by a hash of (requirements, Python), and
 a finished one is marked by a manifest, so a crash never leaves half a wheelhouse in use.
@@ -20,8 +23,10 @@ a finished one is marked by a manifest, so a crash never leaves half a wheelhous
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -67,8 +72,37 @@ def wheelhouse_key(
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def _pip(args: list[str], log: Log) -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, "-m", "pip", "--disable-pip-version-check", *args]
+@functools.cache
+def host_python(python_version: str) -> str:
+    """A host interpreter of `python_version` that has pip, else the one running the harness."""
+    if ".".join(map(str, sys.version_info[:2])) == python_version:
+        return sys.executable
+    candidates = [shutil.which(f"python{python_version}") or ""]
+    pyenv = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
+    candidates += [str(path / "bin" / "python") for path in sorted(
+        pyenv.glob(f"{python_version}.*"),
+        key=lambda path: [int(part) for part in path.name.split(".")[2:3] if part.isdigit()],
+        reverse=True,
+    )]
+    for candidate in candidates:
+        if not candidate or not Path(candidate).is_file():
+            continue
+        try:
+            probe = subprocess.run(
+                [candidate, "-c", "import sys, pip; print('%d.%d' % sys.version_info[:2])"],
+                capture_output=True, text=True, timeout=60,
+            )
+        except (OSError, subprocess.TimeoutExpired):
+            continue
+        if probe.returncode == 0 and probe.stdout.strip() == python_version:
+            return candidate
+    return sys.executable
+
+
+def _pip(
+    args: list[str], log: Log, python: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    command = [python or sys.executable, "-m", "pip", "--disable-pip-version-check", *args]
     log("$ " + " ".join(command))
     try:
         return subprocess.run(command, capture_output=True, text=True, timeout=PIP_TIMEOUT)
@@ -92,6 +126,7 @@ def _download(requirements: Sequence[str], python_version: str, dest: Path, log:
         ["download", "--dest", str(dest), "--only-binary=:all:", *_target_args(python_version),
          *requirements],
         log,
+        host_python(python_version),
     )
     return "" if done.returncode == 0 else (done.stderr or done.stdout).strip()
 
