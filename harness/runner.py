@@ -26,6 +26,7 @@ from tqdm import tqdm
 
 from harness.agents.base import Agent, AttemptContext, AttemptError, Candidate
 from harness.evaluation.evaluator import EvaluationOutcome, TestSetup, evaluate
+from harness.evaluation.status import EvalStatus
 from harness.models.budget import BudgetExhausted
 from harness.models.llm import ModelFatalError
 from harness.patches import patch_hash
@@ -509,6 +510,8 @@ class _TaskWorker:
         with store.writing() as session:
             evaluation = session.get(EvaluationRecord, evaluation_id)
             assert evaluation is not None
+            if evaluation.status in _NOT_RERUN:
+                return 0.0  # the patch itself decided: rerunning the tests changes nothing
             runs = sorted(evaluation.reruns, key=lambda run: run.index)
             if not runs:
                 # The evaluation's own run is the first of the series.
@@ -607,6 +610,12 @@ class _TaskWorker:
             existing = self._stored_evaluation(digest)
             assert existing is not None
             return existing
+
+
+# Verdicts that no test run made: a patch that does not apply does not apply on a rerun.
+_NOT_RERUN = frozenset(
+    {EvalStatus.EMPTY_PATCH, EvalStatus.PATCH_FAILED, EvalStatus.TEST_PATCH_FAILED}
+)
 
 
 def _test_records(outcome: EvaluationOutcome) -> list[TestResultRecord]:
