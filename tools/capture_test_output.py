@@ -43,7 +43,9 @@ def main() -> int:
     for name in args.instances:
         task = tasks[name]
         spec = spec_for(task.repo, task.version)
-        setup = TestSetup(spec.runner_cmd, spec.log_parser, float(spec.test_timeout))
+        setup = TestSetup(
+            spec.runner_cmd, spec.log_parser, float(spec.test_timeout), spec.network_tests
+        )
         image = prepare_instance_image(client, task, repos)
         sandbox = DockerSandbox.start(client, image, SandboxLimits(memory="3g", cpus=1.0))
         try:

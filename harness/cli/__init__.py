@@ -155,7 +155,9 @@ def docker_sandbox_factory(args: argparse.Namespace):
         from harness.sandboxes.specs import spec_for
 
         spec = spec_for(task.repo, task.version)
-        return TestSetup(spec.runner_cmd, spec.log_parser, float(spec.test_timeout))
+        return TestSetup(
+            spec.runner_cmd, spec.log_parser, float(spec.test_timeout), spec.network_tests
+        )
 
     return SandboxFactory(prepare_image=prepare_image, start=start, test_setup=test_setup)
 

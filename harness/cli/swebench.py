@@ -214,7 +214,9 @@ class _DockerSandboxes:
         except SpecError:
             # Recorded as an environment failure by validate_task, through prepare_image.
             return "-", TestSetup("true", "pytest", 60.0)
-        return spec.name, TestSetup(spec.runner_cmd, spec.log_parser, float(spec.test_timeout))
+        return spec.name, TestSetup(
+            spec.runner_cmd, spec.log_parser, float(spec.test_timeout), spec.network_tests
+        )
 
     def prepare_image(self, task: Task) -> str:
         from harness.sandboxes.images import prepare_instance_image

@@ -95,6 +95,12 @@ class EnvironmentSpec(BaseModel):
     )
     log_parser: str = Field(default="pytest", description="Name of the test-log parser to use.")
     test_timeout: float = Field(default=1800, gt=0, description="Seconds the test run may take.")
+    network_tests: tuple[str, ...] = Field(
+        default=(),
+        description="Globs over PASS_TO_PASS test ids that need the internet (a real remote "
+        "host, a routable-but-silent address): marked, not faked; they are left out of "
+        "grading, so a verdict on such a task may differ from the official one.",
+    )
     notes: str = Field(default="", description="Where the spec comes from; free text.")
 
     @field_validator("name")
