@@ -1,4 +1,5 @@
-"""Flaky tasks: majority of N reruns (`run --reruns N`) and `report --exclude-flaky`.
+"""Flaky tasks: majority of N reruns (`run --reruns N`) and `report --exclude-flaky`; and tests
+marked as needing the network (left out of grading).
 
 The Docker test makes a demo task's test command fail on its first run only (a counter in the
 sandbox's /dev/shm, which survives resets): with 3 reruns the gold patch's majority is
@@ -132,3 +133,34 @@ def test_report_can_leave_flaky_tasks_out(tmp_path):
     assert any(ids[0] in note and "flaky" in note for note in counted["notes"])
     assert left_out["tasks_total"] == 2 and left_out["solved_at_least_once"] == 1
     assert any("left out (--exclude-flaky)" in note for note in left_out["notes"])
+
+
+@pytest.mark.docker
+def test_network_tests_are_left_out_of_grading_and_said_so(tmp_path, docker_client):
+    """A PASS_TO_PASS test that cannot run (here: deselected, as one needing the internet
+    fails) keeps gold unresolved, unless the spec marks it as a network test."""
+    from harness.evaluation.evaluator import evaluate
+    from harness.repos import RepoSource
+    from harness.sandboxes.docker_sandbox import DockerSandbox, SandboxLimits
+    from harness.sandboxes.images import prepare_instance_image
+    from harness.sandboxes.specs import spec_for
+
+    task = load_demo_tasks()[0]
+    missing = task.PASS_TO_PASS[0]
+    spec = spec_for(task.repo, task.version)
+    command = f"{spec.test_cmd} --deselect {missing}"
+    repos = RepoSource(repos_dir=None, cache_dir=tmp_path / "cache")
+    image = prepare_instance_image(docker_client, task, repos)
+    sandbox = DockerSandbox.start(docker_client, image, SandboxLimits())
+    try:
+        plain = evaluate(task, task.patch, sandbox,
+                         TestSetup(command, spec.log_parser, float(spec.test_timeout)))
+        marked = evaluate(task, task.patch, sandbox,
+                          TestSetup(command, spec.log_parser, float(spec.test_timeout),
+                                    not_graded=("*::" + missing.split("::")[-1],)))
+    finally:
+        sandbox.close()
+    assert plain.status is EvalStatus.UNRESOLVED
+    assert marked.status is EvalStatus.RESOLVED
+    assert missing in marked.log and "not graded" in marked.log
+    assert missing not in {verdict.name for verdict in marked.grade.verdicts}
