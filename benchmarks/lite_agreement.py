@@ -1,13 +1,20 @@
-"""Verdict agreement with the official SWE-bench harness on real Lite leaderboard predictions.
+"""Verdict agreement with the official SWE-bench harness on real leaderboard predictions.
 
-Replays every prediction file in `lite_preds/` (7 systems and `gold`) on validated Lite
-instances through the harness (replay agent, Docker sandboxes, grading as officially), then
-compares each (instance, system) verdict with the official resolved lists in `lite_resolved/`
-(gold counts as resolved everywhere). Prints every disagreement with what our grading saw, and
-the agreement figure last.
+Replays every full prediction file of the dataset (Lite: `lite_preds/`, 7 systems and `gold`;
+Verified: `verified_preds/*.jsonl` that are not `.resolved_only`, plus `gold` made from the
+dataset's patches) on validated instances through the harness (replay agent, Docker sandboxes,
+grading as officially), then compares each (instance, system) verdict with the official
+resolved lists (`lite_resolved/`, `verified_resolved/`; gold counts as resolved everywhere).
+With `--resolved-only`, the systems of which only resolved patches are public
+(`lite_preds_resolved_only/`, `verified_preds/*.resolved_only.jsonl`) are replayed too: each of
+their patches must come out resolved. Prints every disagreement with what our grading saw,
+and the agreement figure last.
 
-    python benchmarks/lite_agreement.py --repos-dir /work/mirrors \\
+    python benchmarks/lite_agreement.py --repos-dir /work/mirrors [--dataset verified] \\
         --repo sympy/sympy pytest-dev/pytest pallets/flask [--instances GLOB ...] [--limit N]
+
+`--data` is the shared swebench folder; by default the first `shared/swebench` found above
+this script or the current folder, so it works from any clone or worktree.
 
 Instances are validated first when the store has no validation for them (gold and empty patch,
 `--repeats` times); only valid ones are replayed. Evaluations are stored and keyed by
@@ -19,15 +26,79 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared" / "swebench"
+RESOLVED_ONLY = ".resolved_only"
+
+
+def default_data() -> Path:
+    """The first `shared/swebench` folder above this script or the current folder."""
+    for start in (ROOT, Path.cwd().resolve()):
+        for folder in (start, *start.parents):
+            candidate = folder / "shared" / "swebench"
+            if candidate.is_dir():
+                return candidate
+    return ROOT.parent / "shared" / "swebench"
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where one dataset's instances, predictions and official verdicts are in the data folder."""
+
+    tasks: str
+    resolved_dir: str
+    full: tuple[str, ...]  # globs of files with every prediction of a system
+    resolved_only: tuple[str, ...]  # globs of files with only a system's resolved patches
+
+
+LAYOUTS = {
+    "lite": Layout("swe_bench_lite.jsonl", "lite_resolved", ("lite_preds/*.jsonl",),
+                   ("lite_preds_resolved_only/*.jsonl",)),
+    "verified": Layout("swe_bench_verified.jsonl", "verified_resolved",
+                       ("verified_preds/*.jsonl",), (f"verified_preds/*{RESOLVED_ONLY}.jsonl",)),
+}
+
+
+def system_name(path: Path) -> str:
+    return path.stem.removesuffix(RESOLVED_ONLY)
+
+
+def prediction_files(
+    data: Path, layout: Layout, resolved_only: bool
+) -> tuple[list[Path], set[str]]:
+    """The prediction files to replay, and the systems among them that are resolved-only."""
+    partial = sorted({path for pattern in layout.resolved_only for path in data.glob(pattern)})
+    full = sorted({path for pattern in layout.full for path in data.glob(pattern)} - set(partial))
+    chosen = full + (partial if resolved_only else [])
+    return chosen, {system_name(path) for path in partial} if resolved_only else set()
+
+
+def gold_file(tasks, folder: Path) -> Path:
+    """A prediction file of the dataset's own patches, for datasets that ship none."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "gold.jsonl"
+    rows = [{"instance_id": task.instance_id, "model_name_or_path": "gold",
+             "model_patch": task.patch} for task in tasks]
+    text = "".join(json.dumps(row) + "\n" for row in rows)
+    if not path.is_file() or path.read_text() != text:
+        path.write_text(text)
+    return path
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", default=str(SHARED), help="the shared swebench data folder")
+    parser.add_argument(
+        "--data", default=None,
+        help="the shared swebench data folder (default: the first shared/swebench found above "
+        "this script or the current folder)",
+    )
+    parser.add_argument("--dataset", choices=sorted(LAYOUTS), default="lite")
+    parser.add_argument(
+        "--resolved-only", action="store_true",
+        help="also replay the systems of which only resolved patches are public",
+    )
     parser.add_argument("--repos-dir", required=True, help="local git mirrors (owner/name)")
     parser.add_argument(
         "--repo", nargs="+", default=["sympy/sympy", "pytest-dev/pytest", "pallets/flask"],
@@ -49,22 +120,26 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def official_resolved(data: Path, systems: list[str], ids: list[str]) -> dict[str, set[str]]:
+def official_resolved(
+    data: Path, layout: Layout, systems: list[str], ids: list[str]
+) -> dict[str, set[str]]:
     resolved: dict[str, set[str]] = {}
     for system in systems:
         if system == "gold":
             resolved[system] = set(ids)
             continue
-        path = data / "lite_resolved" / f"{system}.json"
+        path = data / layout.resolved_dir / f"{system}.json"
         resolved[system] = set(json.loads(path.read_text())["resolved"])
     return resolved
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    data = Path(args.data)
-    if not (data / "swe_bench_lite.jsonl").is_file():
-        print(f"no SWE-bench data at {data}", file=sys.stderr)
+    data = Path(args.data) if args.data else default_data()
+    layout = LAYOUTS[args.dataset]
+    if not (data / layout.tasks).is_file():
+        print(f"no SWE-bench {args.dataset} data at {data} (no {layout.tasks}); give --data",
+              file=sys.stderr)
         return 2
 
     from harness.cli.swebench import _spec_and_setup
@@ -73,10 +148,12 @@ def main(argv: list[str] | None = None) -> int:
     from harness.store import Store
     from harness.validation import save_validation, stored_validations, validate_task
 
-    tasks = load_dataset_tasks(str(data / "swe_bench_lite.jsonl")).tasks
+    tasks = load_dataset_tasks(str(data / layout.tasks)).tasks
     tasks = filter_tasks(tasks, TaskFilter(list(args.instances or []), list(args.repo)))
-    pred_files = sorted((data / "lite_preds").glob("*.jsonl"))
-    systems = [path.stem for path in pred_files]
+    pred_files, partial_systems = prediction_files(data, layout, args.resolved_only)
+    if not any(system_name(path) == "gold" for path in pred_files):
+        pred_files.append(gold_file(tasks, Path(args.cache_dir) / f"gold-{args.dataset}"))
+    systems = [system_name(path) for path in pred_files]
     store = Store(args.db)
     factory = docker_sandboxes(DockerOptions(
         memory=args.memory, cpus=args.cpus, cache_dir=Path(args.cache_dir),
@@ -119,16 +196,17 @@ def main(argv: list[str] | None = None) -> int:
     from harness.runner import Runner, RunPlan
 
     agent = ReplayAgent(pred_files)
-    run_id = f"lite-agreement-{agent.definition_hash[:8]}"
+    run_id = f"{args.dataset}-agreement-{agent.definition_hash[:8]}"
     if not args.no_run and chosen:
         plan = RunPlan(run_id=run_id, k=len(pred_files), seed=0,
                        max_sandboxes=args.max_sandboxes, vcpu_hour_dollars=0.04,
-                       config={"benchmark": "lite_agreement", "systems": systems})
+                       config={"benchmark": "lite_agreement", "dataset": args.dataset,
+                               "systems": systems})
         Runner(store, agent, factory, plan, log=lambda m: print(m, file=sys.stderr)).run(chosen)
 
     # 3. Comparison, from the store alone.
     ids = [task.instance_id for task in chosen]
-    official = official_resolved(data, systems, ids)
+    official = official_resolved(data, layout, systems, ids)
     ours: dict[tuple[str, str], tuple[str, list[str]]] = {}
     if store.run(run_id) is None:
         print("nothing replayed yet")
@@ -137,7 +215,7 @@ def main(argv: list[str] | None = None) -> int:
         attempt, evaluation = stored.attempt, stored.evaluation
         instance_id = attempt.task.row["instance_id"]
         source = str((attempt.details or {}).get("source", ""))
-        system = Path(source.rsplit(":", 1)[0]).stem
+        system = system_name(Path(source.rsplit(":", 1)[0]))
         if evaluation is None:
             continue  # not evaluated (infrastructure): left out, and said below
         failing = [t.name for t in stored.tests if not t.passed and t.status != "SKIPPED"]
@@ -153,6 +231,8 @@ def main(argv: list[str] | None = None) -> int:
             if has_prediction and (instance_id, system) not in ours:
                 missing += 1
                 continue
+            if system in partial_systems and not has_prediction:
+                continue  # resolved-only: no patch here says nothing about this instance
             status, failing = ours.get((instance_id, system), ("no_prediction", []))
             mine = status == "resolved"
             theirs = instance_id in official[system]
@@ -180,7 +260,7 @@ def main(argv: list[str] | None = None) -> int:
 def _predictions(agent, instance_id: str, system: str):
     return [
         p for p in agent.predictions.get(instance_id, [])
-        if Path(p.source.rsplit(":", 1)[0]).stem == system
+        if system_name(Path(p.source.rsplit(":", 1)[0])) == system
     ]
 
 

@@ -4,6 +4,8 @@ environment specs of the real repositories; the wheelhouse's closure for another
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
@@ -155,3 +157,41 @@ def test_a_real_instance_validates(docker_client, tmp_path):
     assert result.valid
     empty = next(r for r in result.runs if r.patch == "empty")
     assert empty.against == list(real.FAIL_TO_PASS)
+
+
+def test_wheelhouse_pip_runs_in_a_host_python_of_the_target_version():
+    from harness.sandboxes.wheelhouse import host_python
+
+    for version in ("3.9", "3.11", "3.13"):
+        python = host_python(version)
+        done = subprocess.run(
+            [python, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+            capture_output=True, text=True, timeout=60,
+        )
+        # Either an interpreter of that version, or (none on this host) the harness's own.
+        assert done.stdout.strip() == version or python == sys.executable
+    assert host_python("2.1") == sys.executable
+
+
+def test_validate_table_says_per_version_which_python_runs_it():
+    from types import SimpleNamespace
+
+    from harness.cli.swebench import render_table
+
+    def row(instance_id, repo, version, valid):
+        return SimpleNamespace(
+            instance_id=instance_id, repo=repo, version=version, env_ok=valid,
+            gold_resolves=valid, empty_unresolved=True, flaky_tests=[], valid=valid,
+            reason="" if valid else "environment: no",
+        )
+
+    table = render_table([
+        row("pydata__xarray-1", "pydata/xarray", "0.12", True),
+        row("pydata__xarray-2", "pydata/xarray", "0.12", False),
+        row("astropy__astropy-1", "astropy/astropy", "1.3", False),
+        row("psf__requests-1", "psf/requests", "2.3", True),
+    ])
+    lines = table.splitlines()
+    assert "pydata/xarray 0.12: 1 of 2 valid; Python 3.9, official 3.10 (another Python)" in lines
+    assert "astropy/astropy 1.3: 0 of 1 valid; unsupported (official Python 3.6)" in lines
+    assert "psf/requests 2.3: 1 of 1 valid; Python 3.9, official 3.9" in lines

@@ -87,6 +87,7 @@ def command_report(args: argparse.Namespace) -> int:
         if not 0 < target < 1:
             raise UserError("--target is a solve rate in percent, between 0 and 100")
     runs = load_runs(args.runs, args.db, args.tasks)
+    _mark_flaky(runs, args.db, exclude=args.exclude_flaky)
     options = {"bootstrap_samples": args.bootstrap, "seed": args.seed}
     if targets:
         options["targets"] = targets
@@ -120,6 +121,33 @@ def command_report(args: argparse.Namespace) -> int:
     else:
         print(render_analyses(analyses, markdown=args.format == "markdown"))
     return 0
+
+
+def _mark_flaky(runs: list, db: str, exclude: bool) -> None:
+    """Notes each run's flaky tasks (validation saw a test change status between identical
+    runs) and, with `exclude`, leaves them out, as the paper's 266-problem subset of Lite."""
+    if "://" not in db and not Path(db).exists():
+        if exclude:
+            raise UserError(f"--exclude-flaky needs the store with the validations ({db})")
+        return
+    from harness.flaky import flaky_instances
+
+    store = Store(db)
+    try:
+        flaky = flaky_instances(store)
+    finally:
+        store.close()
+    for run in runs:
+        names = sorted(t.instance_id for t in run.tasks if t.instance_id in flaky)
+        if not names:
+            continue
+        if exclude:
+            run.tasks = [t for t in run.tasks if t.instance_id not in flaky]
+            run.notes.append(f"{len(names)} flaky task(s) left out (--exclude-flaky): "
+                             + ", ".join(names))
+        else:
+            run.notes.append(f"{len(names)} flaky task(s) (validation), counted: "
+                             + ", ".join(names))
 
 
 def command_compare(args: argparse.Namespace) -> int:
@@ -245,6 +273,8 @@ def register(commands: argparse._SubParsersAction) -> None:
                         "default 50, 75, 90)")
     report.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples")
     report.add_argument("--seed", type=int, default=0, help="seed of bootstrap and vote")
+    report.add_argument("--exclude-flaky", action="store_true",
+                        help="leave out tasks whose validation found flaky tests")
     _add_tasks(report)
     _add_db(report)
     report.set_defaults(handler=command_report)

@@ -246,7 +246,36 @@ def render_table(rows) -> str:
         lines.append(f"{repo}: {valid} of {total} valid")
     total_valid = sum(valid for valid, _ in per_repo.values())
     lines.append(f"all: {total_valid} of {len(rows)} valid")
+    lines += ["", *_per_version_lines(rows)]
     return "\n".join(lines)
+
+
+def _per_version_lines(rows) -> list[str]:
+    """One line per (repository, version): how many validate, and on which Python against the
+    official one (a task on another Python than the official harness's is said so)."""
+    from harness.sandboxes.specs import SpecError, matching_spec
+
+    groups: dict[tuple[str, str], list[int]] = {}
+    for row in rows:
+        counts = groups.setdefault((row.repo, row.version), [0, 0])
+        counts[0] += int(row.valid)
+        counts[1] += 1
+    lines = []
+    for (repo, version), (valid, total) in sorted(groups.items()):
+        try:
+            spec = matching_spec(repo, version)
+        except SpecError:
+            spec = None
+        if spec is None:
+            python = "no spec"
+        elif spec.unsupported:
+            python = f"unsupported (official Python {spec.official_python})"
+        else:
+            python = f"Python {spec.python_version}, official {spec.official_python}"
+            if spec.other_python:
+                python += " (another Python)"
+        lines.append(f"{repo} {version}: {valid} of {total} valid; {python}")
+    return lines
 
 
 def _mark(value: bool) -> str:

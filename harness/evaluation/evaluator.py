@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import time
 from dataclasses import dataclass
 
@@ -48,6 +49,9 @@ class TestSetup:
     test_targets: tuple[str, ...] | None = None
     # Arguments of the test command instead of the test patch's files (fail fast's stage 1).
     targets: tuple[str, ...] | None = None
+    # Globs over PASS_TO_PASS ids that cannot pass in a sandbox without network (the spec's
+    # `network_tests`): left out of grading, and said so in the evaluation's log.
+    not_graded: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -156,7 +160,12 @@ def evaluate(
         test_output = _read_test_output(sandbox) if result.truncated else result.stdout
         expected = [*task.FAIL_TO_PASS, *task.PASS_TO_PASS]
         statuses = parser_for(setup.log_parser)(test_output, expected)
-        graded = grade(statuses, task.FAIL_TO_PASS, task.PASS_TO_PASS)
+        pass_to_pass = [name for name in task.PASS_TO_PASS
+                        if not any(fnmatch.fnmatchcase(name, glob) for glob in setup.not_graded)]
+        if len(pass_to_pass) < len(task.PASS_TO_PASS):
+            left = sorted(set(task.PASS_TO_PASS) - set(pass_to_pass))
+            log += f"\nnot graded (need a network the sandbox lacks): {', '.join(left)}\n"
+        graded = grade(statuses, task.FAIL_TO_PASS, pass_to_pass)
         if report_path:
             contradiction = junit.disagreement(
                 statuses, _read_report(sandbox, report_path), expected

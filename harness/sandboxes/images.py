@@ -30,9 +30,14 @@ from docker.models.containers import Container
 from harness.locks import file_lock
 from harness.repos import RepoError, RepoSource
 from harness.sandboxes.base import TESTBED, ImageBuildError
-from harness.sandboxes.debootstrap import BaseImageSpec, ensure_base_image, image_exists
+from harness.sandboxes.debootstrap import (
+    DEFAULT_PACKAGES,
+    BaseImageSpec,
+    ensure_base_image,
+    image_exists,
+)
 from harness.sandboxes.specs import EnvironmentSpec, spec_for
-from harness.sandboxes.wheelhouse import ensure_wheelhouse
+from harness.sandboxes.wheelhouse import SdistBuilder, ensure_wheelhouse
 from harness.tasks import Task
 
 RECIPE_VERSION = 1
@@ -149,6 +154,59 @@ def _folder_tar(folder: Path, arcname: str) -> bytes:
     return buffer.getvalue()
 
 
+# What compiling an sdist's C extension needs, on top of a base image.
+BUILD_TOOLS = ("gcc", "g++", "python3-dev")
+
+
+def container_sdist_builder(
+    client: docker.DockerClient, spec: EnvironmentSpec, log: Log, base_mirror: str | None = None
+) -> SdistBuilder:
+    """Compiles an sdist into a wheel for the spec's Python in a throwaway container of its
+    Debian suite (with gcc and the Python headers), offline: `pip wheel --no-index` finds the
+    build requirements in the folder the wheelhouse fetched them to."""
+
+    def build(sdist: Path, deps: Path, out: Path) -> None:
+        packages = tuple(dict.fromkeys((*DEFAULT_PACKAGES, *BUILD_TOOLS, *spec.apt)))
+        base = ensure_base_image(
+            client, BaseImageSpec(suite=spec.suite, packages=packages), log, base_mirror
+        )
+        buffer = io.BytesIO()
+        with tarfile.open(fileobj=buffer, mode="w") as archive:
+            archive.add(sdist, arcname=f"build/sdist/{sdist.name}")
+            archive.add(deps, arcname="build/deps")
+        container = None
+        try:
+            container = client.containers.run(
+                base, command=["sleep", "infinity"], detach=True, init=True,
+                network_disabled=True, labels={"harness": "1", "harness.tier": "build"},
+            )
+            if not container.put_archive("/", buffer.getvalue()):
+                raise ImageBuildError(f"copying {sdist.name} into the build container failed")
+            _run_step(
+                container,
+                "python3 -m pip wheel --no-deps --no-index --find-links /build/deps "
+                f"--wheel-dir /build/out /build/sdist/{shlex.quote(sdist.name)}",
+                "/build", log,
+            )
+            stream, _ = container.get_archive("/build/out")
+            with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as archive:
+                for member in archive.getmembers():
+                    if member.isfile() and member.name.endswith(".whl"):
+                        extracted = archive.extractfile(member)
+                        assert extracted is not None
+                        (out / Path(member.name).name).write_bytes(extracted.read())
+        except docker.errors.DockerException as error:
+            raise ImageBuildError(f"building {sdist.name} in a container failed: {error}") from None
+        finally:
+            if container is not None:
+                try:
+                    container.remove(force=True)
+                except docker.errors.DockerException:
+                    pass  # prune finds it by its label
+
+    return build
+
+
 def ensure_env_image(
     client: docker.DockerClient,
     spec: EnvironmentSpec,
@@ -161,12 +219,19 @@ def ensure_env_image(
     The packages come from a wheelhouse fetched by the host's pip (`cache_dir`, default the
     harness cache), so the build needs no network inside the container.
     """
-    base = ensure_base_image(client, BaseImageSpec(suite=spec.suite), log, base_mirror)
+    # Extra Debian packages (compilers, graphviz) make another base image; without any, the
+    # shared default one.
+    packages = tuple(dict.fromkeys((*DEFAULT_PACKAGES, *spec.apt)))
+    base = ensure_base_image(
+        client, BaseImageSpec(suite=spec.suite, packages=packages), log, base_mirror
+    )
     base_id = client.images.get(base).id
     parts: dict[str, object] = {"recipe": RECIPE_VERSION, "base": base_id, "pip": list(spec.pip)}
     if spec.pip:
         # Installed offline from /opt/wheelhouse, with `python`, and this environment.
         parts["wheelhouse"] = _image_env(spec.python_version)
+    if spec.extra_wheels:
+        parts["extra_wheels"] = list(spec.extra_wheels)
     content_hash = _hash(**parts)
     tag = f"harness-env:{spec.name}-{content_hash[:12]}"
     if image_exists(client, tag):
@@ -179,7 +244,9 @@ def ensure_env_image(
         files = None
         env = None
         if spec.pip:
-            wheels = ensure_wheelhouse(spec.pip, spec.python_version, cache_dir, log)
+            builder = container_sdist_builder(client, spec, log, base_mirror)
+            wheels = ensure_wheelhouse(spec.pip, spec.python_version, cache_dir, log, builder,
+                                       extra=spec.extra_wheels)
             files = _folder_tar(wheels, WHEELHOUSE.strip("/"))
             env = _image_env(spec.python_version)
             offline = f"--no-index --find-links {WHEELHOUSE}"

@@ -37,8 +37,34 @@ class EnvironmentSpec(BaseModel):
         default=("*",), description="Shell globs over the task's `version` field."
     )
     suite: str = Field(default="bullseye", description="Debian suite of the base image.")
+    python_official: str = Field(
+        default="",
+        description="The Python of the official SWE-bench spec (MAP_REPO_VERSION_TO_SPECS); "
+        "ours is the suite's (`python_version`). Empty: the same as ours.",
+    )
+    unsupported: str = Field(
+        default="",
+        description="Why tasks of this spec cannot be evaluated here; non-empty makes spec_for "
+        "refuse them before any image is built.",
+    )
+    differs: dict[str, str] = Field(
+        default_factory=dict,
+        description="Packages pinned in the official spec that this one pins otherwise or "
+        "leaves out: name -> why (a test holds this against the official specs).",
+    )
+    apt: tuple[str, ...] = Field(
+        default=(),
+        description="Debian packages added to the base image (compilers, graphviz, ...).",
+    )
     pip: tuple[str, ...] = Field(
         default=(), description="pip requirements installed into the env image (may be empty)."
+    )
+    extra_wheels: tuple[str, ...] = Field(
+        default=(),
+        description="Requirements put in the wheelhouse (with their dependencies) but not "
+        "installed in the env image, each resolved on its own so they may conflict with `pip`: "
+        "for an instance whose base commit pins a dependency otherwise than the environment "
+        "commit (officially `pip install -e .` fetched that version from PyPI).",
     )
     install: tuple[str, ...] = Field(
         default=(),
@@ -57,8 +83,25 @@ class EnvironmentSpec(BaseModel):
         "only the base commit (depth 1), which keeps images of big repositories small.",
     )
     test_cmd: str = Field(description="Command that runs tests; test files are appended to it.")
+    test_args: Literal["files", "django_modules"] = Field(
+        default="files",
+        description="How the test patch's files become the runner's arguments: `files` as "
+        "they are; `django_modules` as the official harness does for django's runtests.py "
+        "(`tests/a/b.py` -> `a.b`).",
+    )
+    test_env: dict[str, str] = Field(
+        default_factory=dict,
+        description="Environment variables exported before the test command (the official "
+        "`eval_commands` exports, e.g. django's locale).",
+    )
     log_parser: str = Field(default="pytest", description="Name of the test-log parser to use.")
     test_timeout: float = Field(default=1800, gt=0, description="Seconds the test run may take.")
+    network_tests: tuple[str, ...] = Field(
+        default=(),
+        description="Globs over PASS_TO_PASS test ids that need the internet (a real remote "
+        "host, a routable-but-silent address): marked, not faked; they are left out of "
+        "grading, so a verdict on such a task may differ from the official one.",
+    )
     notes: str = Field(default="", description="Where the spec comes from; free text.")
 
     @field_validator("name")
@@ -81,8 +124,40 @@ class EnvironmentSpec(BaseModel):
         return SUITE_PYTHON[self.suite]
 
     def test_setup(self) -> TestSetup:
-        """How tasks of this spec run their tests: command, log parser, time limit."""
-        return TestSetup(self.test_cmd, self.log_parser, float(self.test_timeout))
+        """How tasks of this spec run their tests: command (with `test_env` and its argument
+        rule), log parser, time limit, and the network tests left out of grading."""
+        return TestSetup(
+            self.runner_cmd, self.log_parser, float(self.test_timeout),
+            not_graded=tuple(self.network_tests),
+        )
+
+    @property
+    def official_python(self) -> str:
+        return self.python_official or self.python_version
+
+    @property
+    def other_python(self) -> bool:
+        """Whether tasks of this spec run on another Python than the official harness uses."""
+        return self.official_python != self.python_version
+
+    @property
+    def runner_cmd(self) -> str:
+        """The shell command the evaluation script runs, test files appended: `test_cmd` with
+        `test_env` exported and, for `django_modules`, the files turned into module names."""
+        command = self.test_cmd
+        if self.test_args == "django_modules":
+            # A shell function receives the appended paths as "$@"; the same rewrite as the
+            # official get_test_directives: drop `.py` and a leading `tests/`, `/` -> `.`.
+            command = (
+                'harness_modules() { set -- $(for p in "$@"; do p=${p%.py}; p=${p#tests/}; '
+                'echo "$p" | tr / .; done); ' + command + ' "$@"; }; harness_modules'
+            )
+        if self.test_env:
+            exports = " ".join(
+                f"{key}={shlex.quote(value)}" for key, value in sorted(self.test_env.items())
+            )
+            command = f"export {exports}; {command}"
+        return command
 
     def install_steps(self, version: str) -> list[str]:
         """The install commands for a task of `version`, with their environment exported."""
@@ -122,16 +197,28 @@ def load_specs(spec_dir: Path | None = None) -> list[EnvironmentSpec]:
     return specs
 
 
+def matching_spec(
+    repo: str, version: str, spec_dir: Path | None = None
+) -> EnvironmentSpec | None:
+    """The first spec whose globs match, supported or not; None when there is none."""
+    return next((spec for spec in load_specs(spec_dir) if spec.matches(repo, version)), None)
+
+
 def spec_for(repo: str, version: str, spec_dir: Path | None = None) -> EnvironmentSpec:
     """The environment spec for a task's repository and version.
 
-    Raises SpecError when none matches, naming the folder where a spec should be added.
+    Raises SpecError when none matches, naming the folder where a spec should be added, or
+    when the one that matches is marked unsupported, giving its reason.
     """
     folder = Path(spec_dir) if spec_dir is not None else DEFAULT_SPEC_DIR
-    for spec in load_specs(folder):
-        if spec.matches(repo, version):
-            return spec
-    raise SpecError(
-        f"no environment spec matches repo {repo!r} version {version!r}; add a YAML file to "
-        f"{folder} whose `repos` and `versions` globs match it (see demo.yaml there)"
-    )
+    spec = matching_spec(repo, version, folder)
+    if spec is None:
+        raise SpecError(
+            f"no environment spec matches repo {repo!r} version {version!r}; add a YAML file "
+            f"to {folder} whose `repos` and `versions` globs match it (see demo.yaml there)"
+        )
+    if spec.unsupported:
+        raise SpecError(
+            f"{repo} {version} is not supported here (spec {spec.name}): {spec.unsupported}"
+        )
+    return spec

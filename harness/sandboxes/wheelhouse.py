@@ -4,13 +4,18 @@ Build containers may be unable to reach PyPI (no network, or a TLS proxy whose r
 Debian image lacks), while the host's pip can. So the wheels are downloaded on the host for the
 container's interpreter (`--python-version/--abi/--platform`), copied into the build container,
 and installed there with `pip install --no-index --find-links`. A requirement that PyPI has only
-as an sdist is built into a wheel on the host (`pip wheel --no-deps`), which works for the
-pure-Python packages environment specs need; one with C extensions fails with a clear error.
+as an sdist is built into a wheel on the host (`pip wheel --no-deps`) when it is pure Python.
+One with C extensions is compiled for the sandbox's interpreter by an `SdistBuilder` (images.py
+gives one that runs `pip wheel` in a container of the spec's Debian suite, with Debian's gcc);
+without a builder it fails with a clear error.
 
 `pip download --python-version` picks wheels for the target but evaluates dependency markers
-(`python_version < "3.11"`) for the host's interpreter, so a Python 3.11 host would leave out
-what Python 3.9 needs. The wheelhouse is therefore closed afterwards: every wheel's
-Requires-Dist is evaluated for the target and whatever is missing is downloaded too.
+(`python_version < "3.11"`) for the interpreter pip runs in, so a Python 3.11 host would leave
+out what Python 3.9 needs, or ask for what only 3.11 needs (pandas 1.3 wants numpy >= 1.21
+there). pip therefore runs in a host interpreter of the target's version when there is one
+(on PATH as pythonX.Y, or under ~/.pyenv/versions); either way the wheelhouse is closed
+afterwards: every wheel's Requires-Dist is evaluated for the target and whatever is missing is
+downloaded too.
 
 Wheelhouses are cached under the harness cache folder by a hash of (requirements, Python), and
 a finished one is marked by a manifest, so a crash never leaves half a wheelhouse in use.
@@ -18,8 +23,10 @@ a finished one is marked by a manifest, so a crash never leaves half a wheelhous
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -48,15 +55,54 @@ PLATFORMS = (
 )
 
 Log = Callable[[str], None]
+# (sdist file, folder of wheels it may need to build, output folder) -> wheels in the output.
+SdistBuilder = Callable[[Path, Path, Path], None]
+# What a plain setuptools sdist needs to build without an index.
+BUILD_REQUIREMENTS = ("setuptools==68.0.0", "wheel==0.43.0")
 
 
-def wheelhouse_key(requirements: Sequence[str], python_version: str) -> str:
-    payload = {"requirements": list(requirements), "python": python_version, "recipe": 1}
+def wheelhouse_key(
+    requirements: Sequence[str], python_version: str, extra: Sequence[str] = ()
+) -> str:
+    payload: dict[str, object] = {
+        "requirements": list(requirements), "python": python_version, "recipe": 1
+    }
+    if extra:
+        payload["extra"] = list(extra)
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def _pip(args: list[str], log: Log) -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, "-m", "pip", "--disable-pip-version-check", *args]
+@functools.cache
+def host_python(python_version: str) -> str:
+    """A host interpreter of `python_version` that has pip, else the one running the harness."""
+    if ".".join(map(str, sys.version_info[:2])) == python_version:
+        return sys.executable
+    candidates = [shutil.which(f"python{python_version}") or ""]
+    pyenv = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
+    candidates += [str(path / "bin" / "python") for path in sorted(
+        pyenv.glob(f"{python_version}.*"),
+        key=lambda path: [int(part) for part in path.name.split(".")[2:3] if part.isdigit()],
+        reverse=True,
+    )]
+    for candidate in candidates:
+        if not candidate or not Path(candidate).is_file():
+            continue
+        try:
+            probe = subprocess.run(
+                [candidate, "-c", "import sys, pip; print('%d.%d' % sys.version_info[:2])"],
+                capture_output=True, text=True, timeout=60,
+            )
+        except (OSError, subprocess.TimeoutExpired):
+            continue
+        if probe.returncode == 0 and probe.stdout.strip() == python_version:
+            return candidate
+    return sys.executable
+
+
+def _pip(
+    args: list[str], log: Log, python: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    command = [python or sys.executable, "-m", "pip", "--disable-pip-version-check", *args]
     log("$ " + " ".join(command))
     try:
         return subprocess.run(command, capture_output=True, text=True, timeout=PIP_TIMEOUT)
@@ -80,8 +126,13 @@ def _download(requirements: Sequence[str], python_version: str, dest: Path, log:
         ["download", "--dest", str(dest), "--only-binary=:all:", *_target_args(python_version),
          *requirements],
         log,
+        host_python(python_version),
     )
     return "" if done.returncode == 0 else (done.stderr or done.stdout).strip()
+
+
+class PlatformWheel(ImageBuildError):
+    """The host built a wheel with compiled code, which cannot serve the sandbox's Python."""
 
 
 def _build_sdist_wheel(requirement: str, dest: Path, log: Log) -> None:
@@ -93,10 +144,40 @@ def _build_sdist_wheel(requirement: str, dest: Path, log: Log) -> None:
         )
     for wheel in dest.glob("*.whl"):
         if not wheel.name.endswith("-none-any.whl"):
-            raise ImageBuildError(
+            raise PlatformWheel(
                 f"{requirement!r} built a platform wheel ({wheel.name}) on the host; it cannot "
                 "serve the sandbox's interpreter. Pin a version that PyPI has as a wheel."
             )
+
+
+def _build_in_container(
+    requirement: str, python_version: str, dest: Path, builder: SdistBuilder, log: Log
+) -> None:
+    """Fetches `requirement`'s sdist on the host and has `builder` compile it for the sandbox."""
+    work = Path(tempfile.mkdtemp(prefix=".container-build-", dir=dest.parent))
+    try:
+        sdists, deps, out = work / "sdist", work / "deps", work / "out"
+        for folder in (sdists, deps, out):
+            folder.mkdir()
+        done = _pip(["download", "--no-deps", "--no-binary", ":all:", "--dest", str(sdists),
+                     requirement], log)
+        found = sorted(sdists.iterdir())
+        if done.returncode != 0 or len(found) != 1:
+            raise ImageBuildError(
+                f"could not fetch the sdist of {requirement!r}: {(done.stderr or '')[-1000:]}"
+            )
+        error = _download(list(BUILD_REQUIREMENTS), python_version, deps, log)
+        if error:
+            raise ImageBuildError(f"could not fetch {BUILD_REQUIREMENTS}: {error[-1000:]}")
+        log(f"compiling {found[0].name} for Python {python_version} in a build container")
+        builder(found[0], deps, out)
+        wheels = sorted(out.glob("*.whl"))
+        if not wheels:
+            raise ImageBuildError(f"building {found[0].name} in a container made no wheel")
+        for wheel in wheels:
+            shutil.move(str(wheel), dest / wheel.name)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def ensure_wheelhouse(
@@ -104,13 +185,18 @@ def ensure_wheelhouse(
     python_version: str,
     cache_dir: Path | None = None,
     log: Log = lambda line: None,
+    builder: SdistBuilder | None = None,
+    extra: Sequence[str] = (),
 ) -> Path:
-    """A folder of wheels that installs `requirements` offline on CPython `python_version`.
+    """A folder of wheels that installs `requirements` offline on CPython `python_version`;
+    `builder` compiles sdists with C extensions for it (none: such a requirement fails).
+    Each of `extra` is fetched too, on its own, so it may conflict with `requirements` (a
+    second version of a dependency, for an install step to pick).
 
     Raises ImageBuildError saying which requirement could not be fetched and why.
     """
     root = (cache_dir or default_cache_dir()) / "wheelhouses"
-    target = root / f"py{python_version}-{wheelhouse_key(requirements, python_version)}"
+    target = root / f"py{python_version}-{wheelhouse_key(requirements, python_version, extra)}"
     if (target / MANIFEST).is_file():
         return target
     with file_lock(f"wheelhouse:{target}"):
@@ -119,11 +205,13 @@ def ensure_wheelhouse(
         root.mkdir(parents=True, exist_ok=True)
         scratch = Path(tempfile.mkdtemp(prefix=".wheelhouse-", dir=root))
         try:
-            _fill(list(requirements), python_version, scratch, log)
+            _fill(list(requirements), python_version, scratch, log, builder)
+            for requirement in extra:
+                _fill([requirement], python_version, scratch, log, builder)
             _close(scratch, python_version, log)
             wheels = sorted(path.name for path in scratch.glob("*.whl"))
-            manifest = {"requirements": list(requirements), "python": python_version,
-                        "wheels": wheels}
+            manifest = {"requirements": list(requirements), "extra": list(extra),
+                        "python": python_version, "wheels": wheels}
             (scratch / MANIFEST).write_text(json.dumps(manifest, indent=1))
             if target.exists():
                 shutil.rmtree(target)
@@ -134,7 +222,10 @@ def ensure_wheelhouse(
     return target
 
 
-def _fill(requirements: list[str], python_version: str, dest: Path, log: Log) -> None:
+def _fill(
+    requirements: list[str], python_version: str, dest: Path, log: Log,
+    builder: SdistBuilder | None = None,
+) -> None:
     if not requirements:
         return
     error = _download(requirements, python_version, dest, log)
@@ -149,7 +240,13 @@ def _fill(requirements: list[str], python_version: str, dest: Path, log: Log) ->
     for requirement in sdist_only:
         built = Path(tempfile.mkdtemp(prefix=".sdist-", dir=dest.parent))
         try:
-            _build_sdist_wheel(requirement, built, log)
+            try:
+                _build_sdist_wheel(requirement, built, log)
+            except PlatformWheel:
+                if builder is None:
+                    raise
+                _build_in_container(requirement, python_version, dest, builder, log)
+                continue
             for wheel in built.glob("*.whl"):
                 shutil.move(str(wheel), dest / wheel.name)
         finally:

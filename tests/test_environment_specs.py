@@ -1,0 +1,111 @@
+"""The environment specs against SWE-bench itself: every (repository, version) of Lite and
+Verified has a spec, supported or marked unsupported with its reason before any build; each
+says the official Python; and, where the official `swebench` package (4.1.0, a test-only
+dependency) is installed, its Python, test command and pins are those of the official spec,
+except the pins a spec lists under `differs`.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
+from harness.sandboxes.specs import EnvironmentSpec, SpecError, matching_spec, spec_for
+
+# The shared data folder above this checkout (main or a worktree).
+SHARED = next(
+    (folder / "shared" / "swebench" for folder in Path(__file__).resolve().parents
+     if (folder / "shared" / "swebench").is_dir()),
+    Path(__file__).resolve().parents[2] / "shared" / "swebench",
+)
+DATASETS = ("swe_bench_lite.jsonl", "swe_bench_verified.jsonl")
+# (repository, version) of Lite or Verified that cannot be built here, by design.
+UNSUPPORTED = {
+    ("astropy/astropy", "1.3"),  # official Python 3.6 with numpy 1.16
+}
+
+
+def dataset_versions() -> list[tuple[str, str]]:
+    pairs: set[tuple[str, str]] = set()
+    for name in DATASETS:
+        path = SHARED / name
+        if not path.is_file():
+            pytest.skip(f"the shared SWE-bench data is absent ({path})")
+        for line in path.read_text().splitlines():
+            row = json.loads(line)
+            pairs.add((row["repo"], row["version"]))
+    return sorted(pairs)
+
+
+def test_every_version_of_lite_and_verified_has_a_spec_or_a_reason():
+    unsupported = set()
+    for repo, version in dataset_versions():
+        spec = matching_spec(repo, version)
+        assert spec is not None, (repo, version)
+        assert spec.official_python, (repo, version)
+        if spec.unsupported:
+            unsupported.add((repo, version))
+            with pytest.raises(SpecError, match="not supported here") as refused:
+                spec_for(repo, version)
+            assert spec.unsupported.split()[0] in str(refused.value)
+        else:
+            assert spec_for(repo, version) == spec
+    assert unsupported == UNSUPPORTED
+
+
+def test_pytest_7_2_has_what_it_needs_below_python_3_11():
+    spec = spec_for("pytest-dev/pytest", "7.2")
+    assert spec.python_version == "3.9"
+    names = {canonicalize_name(Requirement(text).name) for text in spec.pip}
+    assert {"exceptiongroup", "tomli"} <= names
+
+
+def _run(spec: EnvironmentSpec, *files: str) -> str:
+    done = subprocess.run(
+        ["sh", "-c", spec.runner_cmd + " " + " ".join(files)],
+        capture_output=True, text=True, timeout=30, check=True,
+    )
+    return done.stdout
+
+
+def test_django_test_files_become_module_names_as_officially():
+    spec = EnvironmentSpec(
+        name="t", repos=("a/b",), test_cmd="printf '%s|'", test_args="django_modules",
+        test_env={"GREETING": "hello world"},
+    )
+    out = _run(spec, "tests/admin_views/tests.py", "tests/utils_tests/test_text.py")
+    assert out == "admin_views.tests|utils_tests.test_text|"
+    spec_env = spec.model_copy(update={"test_cmd": 'printf "%s" "$GREETING"', "test_args": "files"})
+    assert _run(spec_env) == "hello world"
+
+
+def test_official_specs_agree_with_ours():
+    official = pytest.importorskip(
+        "swebench.harness.constants", reason="the test-only dependency swebench is absent"
+    ).MAP_REPO_VERSION_TO_SPECS
+    problems = []
+    for repo, version in dataset_versions():
+        spec = matching_spec(repo, version)
+        theirs = official[repo][version]
+        if spec.official_python != theirs["python"]:
+            problems.append(f"{repo} {version}: Python {spec.official_python} "
+                            f"!= {theirs['python']}")
+        if theirs["test_cmd"] not in spec.runner_cmd:
+            problems.append(f"{repo} {version}: test command lacks {theirs['test_cmd']!r}")
+        if spec.unsupported:
+            continue
+        ours = {canonicalize_name(Requirement(t).name): Requirement(t) for t in spec.pip}
+        differs = {canonicalize_name(name) for name in spec.differs}
+        for text in theirs.get("pip_packages", []):
+            pin = Requirement(text)
+            name = canonicalize_name(pin.name)
+            mine = ours.get(name)
+            same = mine is not None and (not pin.specifier or mine.specifier == pin.specifier)
+            if same == (name in differs):
+                problems.append(f"{repo} {version}: {text} vs {mine} (differs: {name in differs})")
+    assert problems == []
