@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import IO
 
 from harness.sandboxes.base import TESTBED, ExecResult, SandboxError
+from harness.sandboxes.cpu import CpuSample, run_share
 
 _INTERNAL_TIMEOUT = 120.0
 # Kept read-only in the sandbox's view; everything else of the host is absent.
@@ -86,6 +87,15 @@ class LocalSandbox:
     @property
     def compute_seconds(self) -> float:
         return self._compute * self.limits.cpus
+
+    @property
+    def cpu_share(self) -> float:
+        return run_share(self.limits.cpus)
+
+    def cpu_sample(self) -> CpuSample:
+        """Wall-clock compute only: this backend cannot see CPU denied by the host, so it
+        never calls a run starved."""
+        return CpuSample(time.monotonic(), self.compute_seconds, 0.0, 0.0)
 
     def __enter__(self) -> LocalSandbox:
         return self
