@@ -128,6 +128,7 @@ EXTRAS = {
     "hf": ("datasets", "official dataset names from the Hugging Face Hub"),
     "postgres": ("psycopg", "PostgreSQL stores (postgresql:// URLs)"),
     "ray": ("ray", "--executor ray"),
+    "crosscheck": ("swebench", "the cross-check of our log parsers against the official ones"),
 }
 
 
