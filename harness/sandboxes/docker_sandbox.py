@@ -224,6 +224,15 @@ class DockerSandbox:
     def cpu_share(self) -> float:
         return run_share(self.limits.cpus)
 
+    def crowded(self) -> bool:
+        """Whether the sandbox's processes fill half its pids limit or more: CPU its own crowd
+        of processes did not get (a fork bomb) is the candidate's doing, not a starved host."""
+        try:
+            processes = self._container.top().get("Processes") or []
+        except _DOCKER_ERRORS:
+            return False
+        return len(processes) >= self.limits.pids // 2
+
     def cpu_sample(self) -> CpuSample:
         """See Sandbox.cpu_sample. Raises SandboxError when the container is gone."""
         try:

@@ -92,6 +92,9 @@ class LocalSandbox:
     def cpu_share(self) -> float:
         return run_share(self.limits.cpus)
 
+    def crowded(self) -> bool:
+        return False  # never starved (see cpu_sample), so never asked in earnest
+
     def cpu_sample(self) -> CpuSample:
         """Wall-clock compute only: this backend cannot see CPU denied by the host, so it
         never calls a run starved."""
