@@ -11,8 +11,8 @@ from harness.store import RunRecord, Store, StoreError
 @pytest.mark.parametrize(
     "url, message",
     [
-        ("nosuch://x", "not a database URL SQLAlchemy knows"),
-        ("postgresql+psycopg://someone:secret@127.0.0.1:1/x", "cannot open the store"),
+        ("nosuch://x", "names a kind of database SQLAlchemy does not know"),
+        ("postgresql+psycopg://someone:secret@127.0.0.1:1/x", "cannot reach the database server"),
     ],
 )
 def test_a_store_that_cannot_be_opened_is_one_line_without_the_password(url, message):
