@@ -29,6 +29,9 @@ CGROUP_ROOT = Path("/sys/fs/cgroup")
 
 # A run that used less than this fraction of its CPU share over its wall time, while being
 # denied at least as much, was starved.
+# More waiting per wall second than this many processes' worth means the sandbox's own crowd of
+# processes competed for its share: not a starved host.
+CROWD_FACTOR = 1.5
 STARVED_FRACTION = 0.5
 
 
@@ -60,9 +63,13 @@ class CpuUse:
     @property
     def starved(self) -> bool:
         """Used under half its share, and was kept from the CPU for the difference: a test
-        process that sleeps or waits on a lock (a real hang) is not starved on a quiet host."""
+        process that sleeps or waits on a lock (a real hang) is not starved on a quiet host.
+        Waits summed over far more processes than the share can run at once (a fork bomb's
+        crowd waiting on itself) are the candidate's doing: not starved."""
         allowed = self.share * self.wall_seconds
         if allowed <= 0 or self.cpu_seconds >= STARVED_FRACTION * allowed:
+            return False
+        if self.denied_seconds > CROWD_FACTOR * max(1.0, self.share) * self.wall_seconds:
             return False
         return self.cpu_seconds + self.denied_seconds >= STARVED_FRACTION * allowed
 
