@@ -138,13 +138,19 @@ def _build_image(
     except docker.errors.DockerException as error:
         raise ImageBuildError(f"building {tag} failed: {error}") from error
     finally:
-        if container is not None:
-            try:
-                container.remove(force=True)
-            except docker.errors.DockerException:
-                pass  # prune finds it by its label
+        _remove_quietly(container)
     log(f"built {tag}")
     return tag
+
+
+def _remove_quietly(container: Container | None) -> None:
+    """Removes a build container; one that will not go is left to prune, found by its label."""
+    if container is None:
+        return
+    try:
+        container.remove(force=True)
+    except docker.errors.DockerException:
+        pass
 
 
 def _folder_tar(folder: Path, arcname: str) -> bytes:
@@ -198,11 +204,7 @@ def container_sdist_builder(
         except docker.errors.DockerException as error:
             raise ImageBuildError(f"building {sdist.name} in a container failed: {error}") from None
         finally:
-            if container is not None:
-                try:
-                    container.remove(force=True)
-                except docker.errors.DockerException:
-                    pass  # prune finds it by its label
+            _remove_quietly(container)
 
     return build
 
