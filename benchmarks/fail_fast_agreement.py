@@ -15,6 +15,11 @@ go to --out as they are made; a rerun skips what it has.
         --dataset ../shared/swebench/swe_bench_lite.jsonl --repos-dir /work/mirrors \
         --instances pytest-dev__pytest-11143 pallets__flask-5063 \
         --predictions ../shared/swebench/lite_preds/*.jsonl --out results/ff-lite.jsonl
+
+After `benchmarks/lite_agreement.py` (whose runs fail fast), `--from-db results/agreement.db
+--stage-one-only` checks just the verdicts stage 1 made there: every other one came from the
+full official run. The time saved printed then leaves out the failing candidates stage 1 could
+not decide (they cost stage 1 on top of the full run): say so beside the figure.
 """
 
 from __future__ import annotations
@@ -40,6 +45,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--predictions", nargs="+", help="prediction files (each row a candidate)")
     parser.add_argument("--from-db", help="take candidates from the attempts stored here")
     parser.add_argument("--run-id", help="with --from-db: only this run's attempts")
+    parser.add_argument(
+        "--stage-one-only", action="store_true",
+        help="with --from-db: only attempts whose stored evaluation stage 1 decided (the "
+             "candidates whose verdict fail fast could have got wrong: every other verdict is "
+             "the full run's by construction)")
     parser.add_argument("--max-candidates", type=int, help="per task, after deduplication")
     parser.add_argument("--out", default=str(ROOT / "results" / "fail_fast_agreement.jsonl"))
     parser.add_argument("--memory", default="3g")
@@ -63,7 +73,7 @@ def candidates_by_task(args: argparse.Namespace, tasks) -> dict[str, list[tuple[
     if args.from_db:
         from sqlalchemy import select
 
-        from harness.store import AttemptRecord, Store, TaskRecord
+        from harness.store import AttemptRecord, EvaluationRecord, Store, TaskRecord
 
         store = Store(args.from_db)
         with store.reading() as session:
@@ -72,6 +82,10 @@ def candidates_by_task(args: argparse.Namespace, tasks) -> dict[str, list[tuple[
                                                      AttemptRecord.task_id == TaskRecord.id)
             if args.run_id:
                 query = query.where(AttemptRecord.run_id == args.run_id)
+            if args.stage_one_only:
+                query = query.join(
+                    EvaluationRecord, AttemptRecord.evaluation_id == EvaluationRecord.id
+                ).where(EvaluationRecord.decided_by_stage == 1)
             for instance_id, run_id, index, patch in session.execute(query):
                 if instance_id in found:
                     found[instance_id].append((f"{run_id}#{index}", patch))

@@ -53,6 +53,12 @@ def _remove(client: docker.DockerClient, *names: str) -> None:
             pass
 
 
+class WholesaleReset(DockerSandbox):
+    """The baseline: every reset copies the whole tree back, as before path-by-path resets."""
+
+    restore_limit = -1
+
+
 def _median_eval(
     client, image, task, setup, repeats: int, kind=DockerSandbox, limits=None
 ) -> tuple[float, float, str]:
@@ -134,8 +140,7 @@ def main(argv: list[str] | None = None) -> int:
         spec = spec_for(task.repo, task.version)
         own = TestSetup(spec.test_cmd, spec.log_parser, float(spec.test_timeout))
         official = resolver.test_setup(task, lambda t: own)
-        eval_p, reset_p, status_p = _median_eval(client, adapted, task, official, args.repeats,
-                                                 resolver.sandbox_class(adapted))
+        eval_p, reset_p, status_p = _median_eval(client, adapted, task, official, args.repeats)
         eval_o, reset_o, status_o = _median_eval(client, ours, task, own, args.repeats)
         print(f"per-candidate evaluation (gold, median of {args.repeats}): prebuilt "
               f"{eval_p:.2f} s ({status_p}) vs ours {eval_o:.2f} s ({status_o}): "
@@ -160,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
                 size = sandbox.exec("du -sm /testbed | cut -f1").stdout.strip()
             print(f"{size} MB testbed (6000 extra files), gold evaluation then reset, median "
                   f"of {args.repeats}:")
-            for kind in (heavy_resolver.sandbox_class(heavy_local), DockerSandbox):
+            for kind in (DockerSandbox, WholesaleReset):
                 evaluation, reset, status = _median_eval(
                     client, heavy_local, task, official, args.repeats, kind, limits)
                 print(f"  {kind.__name__}: evaluation {evaluation:.2f} s ({status}), "

@@ -15,6 +15,9 @@ from tests.tiny_repo import build_tiny_task, diff_of, tiny_setup
 def test_each_runner_is_given_the_tests_by_name():
     ids = ["tests/test_a.py::test_x", "tests/test_a.py::test_y[1-2]"]
     assert stage_one_targets("pytest", ["tests/test_a.py"], ids) == ids
+    # pytest under the parser a repository's output needs (sphinx runs it through tox).
+    for parser in ("sphinx", "requests", "pylint", "astropy", "xarray", "seaborn", "flask"):
+        assert stage_one_targets(parser, ["tests/test_a.py"], ids) == ids
     assert stage_one_targets(
         "sympy", ["sympy/core/tests/test_basic.py", "data.json"], ["test_subs", "test_xreplace"]
     ) == ["sympy/core/tests/test_basic.py", "-k", "test_subs", "test_xreplace"]
@@ -89,3 +92,14 @@ def test_a_sympy_failure_is_read_from_its_report_when_its_line_is_not_readable()
     )
     assert conclusive_failures(outcome, ["test_immutable"], "sympy") == ["test_immutable"]
     assert conclusive_failures(outcome, ["test_immutable_other"], "sympy") == []
+
+
+def test_every_specified_runner_can_be_given_test_names():
+    """A spec whose parser fail fast does not know would silently run every candidate's full
+    test command: each repository's runner must be one stage 1 can name tests to."""
+    from harness.evaluation.fail_fast import PYTEST_RUNNERS
+    from harness.sandboxes.specs import load_specs
+
+    unknown = {spec.name: spec.log_parser for spec in load_specs()
+               if spec.log_parser not in PYTEST_RUNNERS | {"sympy", "django"}}
+    assert unknown == {}

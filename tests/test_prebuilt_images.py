@@ -422,14 +422,8 @@ SNAPSHOT = (
 
 
 @pytest.mark.docker
-def test_the_incremental_reset_restores_the_pristine_tree_exactly(docker_client, our_image):
-    from harness.sandboxes.incremental_reset import IncrementalResetSandbox
-
-    class AlwaysIncremental(IncrementalResetSandbox):
-        small_tree_entries = 0
-
-    with AlwaysIncremental.start(docker_client, our_image) as sandbox:
-        # Enough untouched entries that the reset takes its incremental path.
+def test_the_path_by_path_reset_restores_the_pristine_tree_exactly(docker_client, our_image):
+    with DockerSandbox.start(docker_client, our_image) as sandbox:
         pristine = sandbox.exec(SNAPSHOT, timeout=120).stdout
         sandbox.exec(
             "printf 'x' >> textkit/slug.py && touch -r textkit/case.py textkit/slug.py; "
@@ -439,7 +433,7 @@ def test_the_incremental_reset_restores_the_pristine_tree_exactly(docker_client,
         )
         assert sandbox.exec(SNAPSHOT, timeout=120).stdout != pristine
         sandbox.reset()
-        assert sandbox.full_resets == 0
+        assert sandbox.wholesale_resets == 0
         assert sandbox.exec(SNAPSHOT, timeout=120).stdout == pristine
         assert "sleep 600" not in sandbox.exec("ps -eo args").stdout
         # A second round from the new baseline.
@@ -479,7 +473,7 @@ def test_the_bash_agent_works_in_the_prebuilt_image_with_the_env_active(
     own = TestSetup(spec.test_cmd, spec.log_parser, float(spec.test_timeout))
     factory = SandboxFactory(
         prepare_image=resolver.prepare,
-        start=lambda tag: resolver.sandbox_class(tag).start(docker_client, tag),
+        start=lambda tag: DockerSandbox.start(docker_client, tag),
         test_setup=lambda task: resolver.test_setup(task, lambda t: own),
         describe_image=resolver.identity,
     )

@@ -22,7 +22,6 @@ from harness.repos import RepoSource
 from harness.sandboxes.base import Sandbox, SandboxError, SandboxTimeout
 from harness.sandboxes.docker_sandbox import DockerSandbox, SandboxLimits
 from harness.sandboxes.images import prepare_instance_image
-from harness.sandboxes.incremental_reset import IncrementalResetSandbox
 from harness.sandboxes.local_sandbox import LocalLimits, LocalSandbox
 from harness.tasks import Task
 
@@ -46,13 +45,13 @@ def _docker(request: pytest.FixtureRequest) -> Sandbox:
     return DockerSandbox.start(client, request.getfixturevalue("instance_image"), LIMITS)
 
 
-class _AlwaysIncremental(IncrementalResetSandbox):
-    small_tree_entries = 0  # the incremental path even on this tiny tree
+class _WholesaleReset(DockerSandbox):
+    restore_limit = -1  # every reset copies the whole tree back: the fallback path
 
 
-def _docker_incremental(request: pytest.FixtureRequest) -> Sandbox:
+def _docker_wholesale(request: pytest.FixtureRequest) -> Sandbox:
     client = request.getfixturevalue("docker_client")
-    return _AlwaysIncremental.start(client, request.getfixturevalue("instance_image"), LIMITS)
+    return _WholesaleReset.start(client, request.getfixturevalue("instance_image"), LIMITS)
 
 
 def _local(request: pytest.FixtureRequest) -> Sandbox:
@@ -65,8 +64,8 @@ BACKENDS = {
     "docker": Backend(
         _docker, frozenset({"network", "memory", "pids", "read_only_root", "disk", "cpu_time"})
     ),
-    "docker-incremental-reset": Backend(
-        _docker_incremental,
+    "docker-wholesale-reset": Backend(
+        _docker_wholesale,
         frozenset({"network", "memory", "pids", "read_only_root", "disk", "cpu_time"}),
     ),
     "local": Backend(_local, frozenset({"network", "memory", "read_only_root"})),
@@ -117,7 +116,7 @@ def instance_image(docker_client, conformance_repo):
 @pytest.fixture(
     params=[
         pytest.param("docker", marks=pytest.mark.docker),
-        pytest.param("docker-incremental-reset", marks=pytest.mark.docker),
+        pytest.param("docker-wholesale-reset", marks=pytest.mark.docker),
         "local",
     ]
 )

@@ -9,7 +9,9 @@ unresolved too (`benchmarks/fail_fast_agreement.py` checks that over leaderboard
 
 How a runner is given test names follows from the task's log parser (the spec's choice of
 runner), so specs need no new field:
-- pytest: node ids (`tests/test_x.py::test_y[param]`), as the official lists hold them;
+- pytest, under whichever parser a repository's output needs (flask, requests, pylint,
+  astropy, sphinx through tox, xarray, seaborn, scikit-learn, matplotlib): node ids
+  (`tests/test_x.py::test_y[param]`), as the official lists hold them;
 - sympy `bin/test`: the test files, then `-k name ...` (every sympy since 1.0 takes several
   keywords; a keyword matches by substring, so stage 1 may run a few more tests, never fewer);
 - django `runtests.py`: labels `module.Class.test_name` from `test_name (module.Class)`.
@@ -30,6 +32,12 @@ from harness.tasks import Task
 
 # Seen in stage 1, these end the evaluation; a skip or an absence leaves it to stage 2.
 CONCLUSIVE = frozenset({TestStatus.FAILED, TestStatus.ERROR})
+# Log parsers of repositories whose test command is pytest (directly, through tox, or through
+# a shell function that passes its arguments on): their runner takes node ids.
+PYTEST_RUNNERS = frozenset({
+    "pytest", "pytest_options", "pytest_v2", "flask", "requests", "pylint", "astropy",
+    "sphinx", "xarray", "seaborn", "scikit-learn", "matplotlib",
+})
 _DJANGO_NAME = re.compile(r"^(\w+) \(([\w.]+)\)$")
 _SYMPY_NAME = re.compile(r"^\w+$")
 
@@ -42,7 +50,7 @@ def stage_one_targets(
     names = list(fail_to_pass)
     if not names:
         return None
-    if log_parser in ("pytest", "pytest_options"):
+    if log_parser in PYTEST_RUNNERS:
         # An id the official parser cut short is not found, pytest reports nothing, and stage
         # 2 decides: correct, only slower.
         return names if all("::" in name for name in names) else None

@@ -25,6 +25,7 @@ from docker.models.containers import Container
 from harness.sandboxes.base import TESTBED, ExecResult, SandboxError, SandboxTimeout
 from harness.sandboxes.cpu import ContainerCpu, CpuSample, run_share
 from harness.sandboxes.fast_reset import (
+    MAX_PATHS,
     Listing,
     list_command,
     parse_listing,
@@ -139,6 +140,10 @@ def _pump(sock: socket.socket, stdin: bytes | None, deadline: float, cap: int):
 class DockerSandbox:
     """A running sandbox container. Make one with `DockerSandbox.start`."""
 
+    # Past this many paths a candidate touched, a reset copies the whole tree back instead
+    # of path by path (a subclass with -1 always copies wholesale: the benchmarks' baseline).
+    restore_limit: int = MAX_PATHS
+
     def __init__(self, container: Container, limits: SandboxLimits) -> None:
         self._container = container
         self._api = container.client.api
@@ -152,6 +157,8 @@ class DockerSandbox:
         # on the host: a reset restores only what differs (see sandboxes.fast_reset).
         self._pristine: Listing | None = None
         self._clean: Listing | None = None
+        # Resets that copied the whole tree back (many paths touched, or a listing cut short).
+        self.wholesale_resets = 0
 
     @classmethod
     def start(
@@ -427,7 +434,7 @@ class DockerSandbox:
         )
         plan = None
         if now is not None and self._clean is not None and self._pristine is not None:
-            plan = plan_restore(now, self._clean, self._pristine)
+            plan = plan_restore(now, self._clean, self._pristine, self.restore_limit)
         if plan is not None:
             if not plan.empty:
                 script = f"{restore_script(plan, TESTBED, PRISTINE)}\n{list_command(TESTBED)}\n"
@@ -436,6 +443,7 @@ class DockerSandbox:
             else:
                 self._clean = now
             return
+        self.wholesale_resets += 1
         wipe = " ".join(f"{d}/* {d}/.[!.]* {d}/..?*" for d in (TESTBED, "/tmp"))
         # One exec for all three steps: resets run once per evaluation, and every exec
         # round trip to the daemon costs as much as the copy itself.

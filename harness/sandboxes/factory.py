@@ -122,10 +122,10 @@ def docker_sandboxes(options: DockerOptions) -> SandboxFactory:
         return made[0]
 
     def start(image: str) -> Sandbox:
-        from harness.sandboxes.docker_sandbox import SandboxLimits
+        from harness.sandboxes.docker_sandbox import DockerSandbox, SandboxLimits
 
         limits = SandboxLimits(memory=options.memory, cpus=options.cpus)
-        return resolver().sandbox_class(image).start(client(), image, limits)
+        return DockerSandbox.start(client(), image, limits)
 
     def preflight(tasks: list[Task]) -> None:
         from harness.sandboxes.registry import RegistryUnreachable

@@ -75,12 +75,15 @@ class Plan:
         return not (self.remove or self.copy or self.directories)
 
 
-def plan_restore(now: Listing, clean: Listing, pristine: Listing) -> Plan | None:
+def plan_restore(
+    now: Listing, clean: Listing, pristine: Listing, max_paths: int = MAX_PATHS
+) -> Plan | None:
     """What to do to bring `now` back to `pristine`, given `clean`, the listing taken right
-    after the last reset. None when a wholesale copy is the better way."""
+    after the last reset. None when a wholesale copy is the better way (over `max_paths`
+    touched paths)."""
     touched = [path for path, entry in now.items() if clean.get(path) != entry]
     gone = [path for path in clean if path not in now]
-    if len(touched) + len(gone) > MAX_PATHS:
+    if len(touched) + len(gone) > max_paths:
         return None
     remove: set[str] = set()
     copy: set[str] = set()

@@ -22,9 +22,7 @@ import docker.errors
 
 from harness.evaluation.evaluator import TestSetup
 from harness.sandboxes.base import ImageBuildError
-from harness.sandboxes.docker_sandbox import DockerSandbox
 from harness.sandboxes.image_names import ImageIdentity, ImageOptions, prebuilt_name
-from harness.sandboxes.incremental_reset import IncrementalResetSandbox
 from harness.sandboxes.official_layout import adapt_official_image, official_test_setup
 from harness.sandboxes.registry import (
     ImageNotInRegistry,
@@ -163,14 +161,6 @@ class ImageResolver:
         except docker.errors.DockerException:
             image_id = ""
         return ImageIdentity("build", local, image_id)
-
-    def sandbox_class(self, local: str) -> type[DockerSandbox]:
-        """Pulled images (big official trees) reset by copying back only what changed."""
-        with self._lock:
-            known = self._identities.get(local)
-        if known is not None and known.source == "prebuilt":
-            return IncrementalResetSandbox
-        return DockerSandbox
 
     def test_setup(self, task: Task, own: Callable[[Task], TestSetup | None]) -> TestSetup:
         """How `task`'s tests run on its image: `own(task)` (our environment spec's setup, or
