@@ -4,6 +4,8 @@ For each task (a demo task, and a real instance when given), in interleaved roun
 of the measures rotates every round, so the host's load weighs on all alike):
 
 - bare: the test command alone, in a warm sandbox whose tree already holds the candidate;
+- bare, cold bytecode: the same after removing the tree's `__pycache__` folders (what a reset
+  to the pristine tree does when the pristine tree holds none);
 - harness: the harness's evaluation (reset, apply, restore tests, test patch, tests, grade);
 - fresh: a new container per candidate, as the official harness does (start, evaluate, remove);
 - reset: the sandbox's reset alone, after an evaluation changed the tree;
@@ -56,7 +58,7 @@ def measure_task(task, factory, rounds: int) -> dict[str, list[float]]:
     image = factory.prepare_image(task)
     bare_command = " ".join([setup.test_cmd, *test_targets(list(task.test_files))])
     times: dict[str, list[float]] = {name: [] for name in (
-        "bare", "harness", "fresh", "reset", "wholesale reset", "full (failing)",
+        "bare", "bare, cold bytecode", "harness", "fresh", "reset", "wholesale reset", "full (failing)",
         "fail fast (failing)")}
     sandbox = factory.start(image)
 
@@ -71,6 +73,14 @@ def measure_task(task, factory, rounds: int) -> dict[str, list[float]]:
         sandbox.exec(f"cd /testbed && {bare_command} > /dev/null 2>&1",
                      timeout=setup.test_timeout)
         times["bare"].append(time.monotonic() - started)
+
+    def bare_cold() -> None:
+        evaluate(task, task.patch, sandbox, setup)
+        sandbox.exec("find /testbed -name __pycache__ -prune -exec rm -rf {} +", timeout=120)
+        started = time.monotonic()
+        sandbox.exec(f"cd /testbed && {bare_command} > /dev/null 2>&1",
+                     timeout=setup.test_timeout)
+        times["bare, cold bytecode"].append(time.monotonic() - started)
 
     def fresh() -> None:
         other = factory.start(image)
@@ -93,6 +103,7 @@ def measure_task(task, factory, rounds: int) -> dict[str, list[float]]:
 
     measures = [
         ("bare", bare),
+        ("bare, cold bytecode", bare_cold),
         ("harness", lambda: timed("harness", lambda: evaluate(task, task.patch, sandbox, setup))),
         ("fresh", lambda: timed("fresh", fresh)),
         ("reset", reset),
@@ -121,6 +132,8 @@ def report(instance_id: str, times: dict[str, list[float]]) -> str:
     lines = [f"{instance_id} (medians of {len(times['harness'])} interleaved rounds):"]
     lines += [f"  {name:<20} {value:8.2f} s" for name, value in median.items()]
     lines.append(f"  harness / bare:                 {median['harness'] / median['bare']:.2f}")
+    lines.append(f"  harness / bare, cold bytecode:  "
+                 f"{median['harness'] / median['bare, cold bytecode']:.2f}")
     lines.append(f"  fresh container / harness:      {median['fresh'] / median['harness']:.2f}")
     lines.append(f"  reset / harness:                {median['reset'] / median['harness']:.2f}")
     lines.append(f"  wholesale reset / reset:        "
@@ -132,16 +145,18 @@ def report(instance_id: str, times: dict[str, list[float]]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    from harness.cli import docker_sandbox_factory
+    from harness.sandboxes.factory import DockerOptions, docker_sandboxes
+    from harness.sandboxes.host_slots import host_limit
     from harness.cli.swebench import load_dataset_from_args
 
     args.repo, args.limit, args.split = None, None, None
     if not args.instances and args.dataset == "demo":
         args.instances = ["demo__textkit-1"]
     tasks = load_dataset_from_args(args)
-    namespace = argparse.Namespace(repos_dir=args.repos_dir, cache_dir=args.cache_dir,
-                                   memory=args.memory, cpus=args.cpus, host_max_sandboxes=None)
-    factory = docker_sandbox_factory(namespace)
+    factory = docker_sandboxes(DockerOptions(
+        memory=args.memory, cpus=args.cpus, cache_dir=Path(args.cache_dir),
+        repos_dir=Path(args.repos_dir) if args.repos_dir else None,
+        host_max_sandboxes=host_limit()))
     for task in tasks:
         assert factory.host_slots is not None
         with factory.host_slots.hold(2):  # the warm sandbox and the fresh one

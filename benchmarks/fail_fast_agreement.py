@@ -125,14 +125,16 @@ def evaluate_pair(task, patch, sandbox, setup, fast_first: bool) -> dict:
 
 
 def run(args: argparse.Namespace, tasks, out: Path) -> None:
-    from harness.cli import docker_sandbox_factory
+    from harness.sandboxes.factory import DockerOptions, docker_sandboxes
+    from harness.sandboxes.host_slots import host_limit
     from harness.patches import patch_hash
     from harness.sandboxes.base import SandboxError
 
     done = {(row["instance_id"], row["patch_hash"]) for row in read_rows(out)}
-    namespace = argparse.Namespace(repos_dir=args.repos_dir, cache_dir=args.cache_dir,
-                                   memory=args.memory, cpus=args.cpus, host_max_sandboxes=None)
-    factory = docker_sandbox_factory(namespace)
+    factory = docker_sandboxes(DockerOptions(
+        memory=args.memory, cpus=args.cpus, cache_dir=Path(args.cache_dir),
+        repos_dir=Path(args.repos_dir) if args.repos_dir else None,
+        host_max_sandboxes=host_limit()))
     candidates = candidates_by_task(args, tasks)
     number = 0
     for task in tasks:
