@@ -58,8 +58,8 @@ def measure_task(task, factory, rounds: int) -> dict[str, list[float]]:
     image = factory.prepare_image(task)
     bare_command = " ".join([setup.test_cmd, *test_targets(list(task.test_files))])
     times: dict[str, list[float]] = {name: [] for name in (
-        "bare", "bare, cold bytecode", "harness", "fresh", "reset", "wholesale reset", "full (failing)",
-        "fail fast (failing)")}
+        "bare", "bare, cold bytecode", "harness", "fresh", "reset", "wholesale reset",
+        "full (failing)", "fail fast (failing)")}
     sandbox = factory.start(image)
 
     def timed(name: str, action) -> None:
@@ -145,9 +145,9 @@ def report(instance_id: str, times: dict[str, list[float]]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    from harness.cli.swebench import load_dataset_from_args
     from harness.sandboxes.factory import DockerOptions, docker_sandboxes
     from harness.sandboxes.host_slots import host_limit
-    from harness.cli.swebench import load_dataset_from_args
 
     args.repo, args.limit, args.split = None, None, None
     if not args.instances and args.dataset == "demo":

@@ -28,6 +28,10 @@ class RepoError(RuntimeError):
     """A repository or commit could not be found or copied."""
 
 
+# How git names an object the source repository should have and has not.
+_MISSING_OBJECT = re.compile(r"unable to read ([0-9a-f]{40})")
+
+
 def _git(*args: str, cwd: Path | None = None, timeout: float = GIT_TIMEOUT) -> str:
     # No prompt for credentials: a missing repository must fail, not wait for a password.
     env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "true"}
@@ -171,12 +175,24 @@ class RepoSource:
         dest.mkdir(parents=True, exist_ok=True)
         _git("init", "--quiet", str(dest))
         # Fetching one sha by path copies only what it reaches: later commits never arrive.
-        if depth is None:
-            _git("fetch", "--quiet", "--no-tags", str(source.resolve()), sha, cwd=dest)
-        else:
-            # A shallow fetch needs the file:// transport; a local path would ignore --depth.
-            url = source.resolve().as_uri()
-            _git("fetch", "--quiet", "--no-tags", f"--depth={depth}", url, sha, cwd=dest)
+        try:
+            if depth is None:
+                _git("fetch", "--quiet", "--no-tags", str(source.resolve()), sha, cwd=dest)
+            else:
+                # A shallow fetch needs the file:// transport; a local path would ignore --depth.
+                url = source.resolve().as_uri()
+                _git("fetch", "--quiet", "--no-tags", f"--depth={depth}", url, sha, cwd=dest)
+        except RepoError as error:
+            missing = _MISSING_OBJECT.search(str(error))
+            if missing is None:
+                raise
+            # Snapshots that leave their largest files out fail here, with git's words for a
+            # corrupt repository: say what is missing and what fixes it.
+            raise RepoError(
+                f"the mirror of {repo} at {source} lacks object {missing.group(1)}, which "
+                f"{sha[:12]}'s tree needs (an incomplete mirror or snapshot): clone {repo} in "
+                "full (`git clone --mirror`) into --repos-dir and retry"
+            ) from None
         _git("checkout", "--quiet", "-B", "main", sha, cwd=dest)
         # FETCH_HEAD names the host path of the source; the testbed should not leak it.
         (dest / ".git" / "FETCH_HEAD").unlink(missing_ok=True)

@@ -141,3 +141,21 @@ def test_checkout_refuses_non_empty_destination(tmp_path: Path, origin) -> None:
     with pytest.raises(RepoError, match="not empty"):
         RepoSource(tmp_path, tmp_path / "cache").checkout_testbed("owner/name", shas[0], dest)
     assert (dest / "keep.txt").read_text() == "mine"
+
+
+@pytest.mark.parametrize("depth", [None, 1])
+def test_a_mirror_missing_an_object_says_so_and_what_fixes_it(tmp_path: Path, origin, depth):
+    """Snapshots can leave a repository's largest files out: the checkout names the missing
+    object and the fix, not git's words for a corrupt remote."""
+    source, shas = origin
+    (source.parent / "owner").mkdir()
+    mirror = source.parent / "owner" / "name"
+    source.rename(mirror)
+    blob = git("rev-parse", f"{shas[1]}:file.txt", cwd=mirror)
+    (mirror / ".git" / "objects" / blob[:2] / blob[2:]).unlink()  # loose objects: one file each
+    repos = RepoSource(source.parent, tmp_path / "cache")
+    with pytest.raises(RepoError) as raised:
+        repos.checkout_testbed("owner/name", shas[1], tmp_path / "testbed", depth=depth)
+    message = str(raised.value)
+    assert f"lacks object {blob}" in message
+    assert "git clone --mirror" in message
