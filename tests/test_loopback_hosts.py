@@ -47,6 +47,7 @@ def test_requests_versions_that_call_httpbin_org_resolve_it_to_loopback():
 PROBE = '''
 import errno
 import socket
+import ssl
 
 import pytest
 import requests
@@ -66,11 +67,14 @@ def test_https_answers_with_a_certificate_the_suite_trusts():
     assert r.status_code == 200 and r.json()["url"] == "https://httpbin.org/get"
 
 
-def test_the_certificate_is_not_trusted_without_the_bundle():
+def test_the_certificate_is_trusted_by_certifi_not_by_the_system():
     session = requests.Session()
-    session.trust_env = False  # requests' own bundle only
-    with pytest.raises(requests.exceptions.SSLError):
-        session.get("https://httpbin.org/get")
+    session.trust_env = False  # no REQUESTS_CA_BUNDLE: requests' default, certifi's bundle
+    assert session.get("https://httpbin.org/get").status_code == 200
+    system = ssl.create_default_context(cafile="/etc/ssl/certs/ca-certificates.crt")
+    with pytest.raises(ssl.SSLCertVerificationError):
+        with socket.create_connection(("httpbin.org", 443), 5) as raw:
+            system.wrap_socket(raw, server_hostname="httpbin.org")
 
 
 def test_a_redirect_target_is_served_too():
@@ -96,7 +100,7 @@ def test_nothing_outside_is_reachable():
 PROBE_TESTS = [
     "test_httpbin_org_is_loopback", "test_plain_http_answers",
     "test_https_answers_with_a_certificate_the_suite_trusts",
-    "test_the_certificate_is_not_trusted_without_the_bundle",
+    "test_the_certificate_is_trusted_by_certifi_not_by_the_system",
     "test_a_redirect_target_is_served_too", "test_keep_alive",
     "test_nothing_outside_is_reachable",
 ]
@@ -128,7 +132,7 @@ def test_requests_sandbox_serves_httpbin_org_on_loopback_and_reaches_nothing_els
     sandbox = factory.start(image)
     try:
         sandbox.write_file("/tmp/probe/test_probe.py", PROBE)
-        result = sandbox.exec(f"{setup.command} /tmp/probe/test_probe.py", timeout=300)
+        result = sandbox.exec(f"{setup.test_cmd} /tmp/probe/test_probe.py", timeout=300)
         hosts = sandbox.exec("cat /etc/hosts; echo 127.0.0.1 example.com >> /etc/hosts")
     finally:
         sandbox.close()
