@@ -166,3 +166,25 @@ def test_a_sandbox_without_loopback_hosts_resolves_none(docker_client, tmp_path)
         )
     assert "127.0.0.1" in answer and "rc=0" in answer
     assert bound.exit_code == 0, bound.stderr
+
+
+@pytest.mark.docker
+@pytest.mark.slow
+@pytest.mark.skipif(not LITE.is_file(), reason=f"shared SWE-bench data absent ({LITE})")
+@pytest.mark.skipif(not (MIRRORS / "psf" / "requests").exists(),
+                    reason=f"no local mirror of psf/requests under {MIRRORS}")
+def test_a_requests_instance_that_calls_httpbin_org_validates(docker_client):
+    """psf__requests-2317: its suite calls httpbin.org throughout, over https too (its
+    FAIL_TO_PASS test_requests_history_is_saved gets https://httpbin.org/redirect/5); gold
+    resolves, and the empty patch fails only the test that the fix is about."""
+    from harness.sandboxes.factory import DockerOptions, docker_sandboxes
+    from harness.validation import validate_task
+
+    task = _lite_task(REQUESTS_INSTANCE)
+    factory = docker_sandboxes(DockerOptions(repos_dir=MIRRORS,
+                                             cache_dir=ROOT / "results" / "cache"))
+    result = validate_task(task, factory.prepare_image, factory.start, factory.test_setup(task),
+                           "requests", repeats=1)
+    assert result.valid, result.reason
+    empty = next(run for run in result.runs if run.patch == "empty")
+    assert empty.against == ["test_requests.py::TestTimeout::test_encoded_methods"]
