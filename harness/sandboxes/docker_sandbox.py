@@ -15,6 +15,7 @@ import socket
 import struct
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import docker
@@ -162,13 +163,27 @@ class DockerSandbox:
 
     @classmethod
     def start(
-        cls, client: docker.DockerClient, image: str, limits: SandboxLimits | None = None
+        cls,
+        client: docker.DockerClient,
+        image: str,
+        limits: SandboxLimits | None = None,
+        loopback_hosts: Sequence[str] = (),
     ) -> DockerSandbox:
         """Starts a sandbox from an instance image (one with the testbed at /opt/testbed).
+        `loopback_hosts` resolve to 127.0.0.1 inside it (see EnvironmentSpec.loopback_hosts).
 
         Raises SandboxError when the container cannot be started or the testbed copied in.
         """
         limits = limits or SandboxLimits()
+        loopback: dict = {}
+        if loopback_hosts:
+            # A local stand-in for a named service listens on its default ports (80, 443),
+            # which needs no capability once the namespace's unprivileged range starts at 0:
+            # the sandbox has its own network namespace, holding only its loopback.
+            loopback = {
+                "extra_hosts": {host: "127.0.0.1" for host in loopback_hosts},
+                "sysctls": {"net.ipv4.ip_unprivileged_port_start": "0"},
+            }
         try:
             container = client.containers.run(
                 image,
@@ -198,6 +213,7 @@ class DockerSandbox:
                     # Who owns it: `prune --orphans` removes only sandboxes of dead processes.
                     **owner_labels(),
                 },
+                **loopback,
             )
         except _DOCKER_ERRORS as error:
             raise SandboxError(f"could not start a sandbox from image {image}: {error}") from error

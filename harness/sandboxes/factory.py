@@ -81,6 +81,17 @@ def own_test_setup(task: Task) -> TestSetup | None:
         return None
 
 
+def own_loopback_hosts(task: Task) -> tuple[str, ...]:
+    """The host names our spec resolves to loopback in the task's sandboxes; none when no
+    spec matches."""
+    from harness.sandboxes.specs import SpecError, spec_for
+
+    try:
+        return spec_for(task.repo, task.version).loopback_hosts
+    except SpecError:
+        return ()
+
+
 def docker_sandboxes(options: DockerOptions) -> SandboxFactory:
     lock = threading.Lock()
 
@@ -121,11 +132,23 @@ def docker_sandboxes(options: DockerOptions) -> SandboxFactory:
                 made.append(ImageResolver(connection, options.images, build_image, options.log))
         return made[0]
 
+    # Host names each prepared image's sandboxes resolve to loopback (from the task's spec).
+    loopback: dict[str, tuple[str, ...]] = {}
+
+    def prepare(task: Task) -> str:
+        image = resolver().prepare(task)
+        hosts = own_loopback_hosts(task)
+        with lock:
+            loopback[image] = hosts
+        return image
+
     def start(image: str) -> Sandbox:
         from harness.sandboxes.docker_sandbox import DockerSandbox, SandboxLimits
 
         limits = SandboxLimits(memory=options.memory, cpus=options.cpus)
-        return DockerSandbox.start(client(), image, limits)
+        with lock:
+            hosts = loopback.get(image, ())
+        return DockerSandbox.start(client(), image, limits, hosts)
 
     def preflight(tasks: list[Task]) -> None:
         from harness.sandboxes.registry import RegistryUnreachable
@@ -147,7 +170,7 @@ def docker_sandboxes(options: DockerOptions) -> SandboxFactory:
             )
 
     return SandboxFactory(
-        prepare_image=lambda task: resolver().prepare(task),
+        prepare_image=prepare,
         start=start,
         test_setup=lambda task: resolver().test_setup(task, own_test_setup),
         preflight=preflight,

@@ -22,6 +22,8 @@ from harness.sandboxes.debootstrap import SUITE_PYTHON
 # Package data, so a wheel install finds the specs too (sandboxes/environments at the project
 # root links here).
 DEFAULT_SPEC_DIR = Path(__file__).resolve().parent / "environments"
+# Dot-separated labels of letters, digits and inner hyphens (what /etc/hosts may hold).
+_HOST_NAME = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9-]{1,63}(?<!-))*")
 
 
 class SpecError(ValueError):
@@ -102,6 +104,13 @@ class EnvironmentSpec(BaseModel):
         "host, a routable-but-silent address): marked, not faked; they are left out of "
         "grading, so a verdict on such a task may differ from the official one.",
     )
+    loopback_hosts: tuple[str, ...] = Field(
+        default=(),
+        description="Host names that resolve to 127.0.0.1 in the task's sandboxes (/etc/hosts "
+        "entries made when the container is created, which may then bind ports below 1024 on "
+        "its own loopback): for a suite that names a service (requests' httpbin.org) its test "
+        "command serves inside the sandbox. The sandbox still has no network.",
+    )
     notes: str = Field(default="", description="Where the spec comes from; free text.")
 
     @field_validator("name")
@@ -109,6 +118,14 @@ class EnvironmentSpec(BaseModel):
     def _tag_safe(cls, value: str) -> str:
         if not re.fullmatch(r"[a-z0-9][a-z0-9._-]*", value):
             raise ValueError("must be lowercase letters, digits, '.', '_' or '-'")
+        return value
+
+    @field_validator("loopback_hosts")
+    @classmethod
+    def _host_names(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for host in value:
+            if not _HOST_NAME.fullmatch(host):
+                raise ValueError(f"not a host name: {host!r}")
         return value
 
     @field_validator("suite")
