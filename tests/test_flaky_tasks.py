@@ -118,3 +118,43 @@ def test_network_tests_are_left_out_of_grading_and_said_so(tmp_path, docker_clie
     assert marked.status is EvalStatus.RESOLVED
     assert missing in marked.log and "not graded" in marked.log
     assert missing not in {verdict.name for verdict in marked.grade.verdicts}
+
+
+@pytest.mark.docker
+def test_a_fail_to_pass_network_test_is_left_out_unless_it_is_the_only_kind(
+    tmp_path, docker_client
+):
+    """A FAIL_TO_PASS test that only the internet lets pass (requests 2.3's https check against
+    its own certificate bundle) is left out of grading when other FAIL_TO_PASS tests decide;
+    when every one of them is marked, all are graded: such a task cannot validate here."""
+    from harness.evaluation.evaluator import evaluate
+    from harness.evaluation.fail_fast import evaluate_fail_fast
+    from harness.repos import RepoSource
+    from harness.sandboxes.docker_sandbox import DockerSandbox, SandboxLimits
+    from harness.sandboxes.images import prepare_instance_image
+    from harness.sandboxes.specs import spec_for
+
+    task = next(t for t in load_demo_tasks() if t.instance_id == "demo__textkit-4")
+    unreachable, deciding = task.FAIL_TO_PASS
+    spec = spec_for(task.repo, task.version)
+    command = f"{spec.test_cmd} --deselect {unreachable}"
+
+    def setup(*globs: str) -> TestSetup:
+        return TestSetup(command, spec.log_parser, float(spec.test_timeout), not_graded=globs)
+
+    image = prepare_instance_image(docker_client, task, RepoSource(None, tmp_path / "cache"))
+    sandbox = DockerSandbox.start(docker_client, image, SandboxLimits())
+    try:
+        plain = evaluate(task, task.patch, sandbox, setup())
+        marked = evaluate(task, task.patch, sandbox, setup("*::" + unreachable.split("::")[-1]))
+        fast = evaluate_fail_fast(task, task.patch, sandbox,
+                                  setup("*::" + unreachable.split("::")[-1]))
+        all_marked = evaluate(task, task.patch, sandbox, setup("*"))
+    finally:
+        sandbox.close()
+    assert plain.status is EvalStatus.UNRESOLVED
+    assert marked.status is EvalStatus.RESOLVED and fast.status is EvalStatus.RESOLVED
+    assert unreachable in marked.log and "not graded" in marked.log
+    graded = {verdict.name for verdict in marked.grade.verdicts}
+    assert deciding in graded and unreachable not in graded
+    assert all_marked.status is EvalStatus.UNRESOLVED

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fnmatch
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from harness.evaluation import faults, junit
@@ -49,7 +50,7 @@ class TestSetup:
     test_targets: tuple[str, ...] | None = None
     # Arguments of the test command instead of the test patch's files (fail fast's stage 1).
     targets: tuple[str, ...] | None = None
-    # Globs over PASS_TO_PASS ids that cannot pass in a sandbox without network (the spec's
+    # Globs over test ids that cannot pass in a sandbox without network (the spec's
     # `network_tests`): left out of grading, and said so in the evaluation's log.
     not_graded: tuple[str, ...] = ()
 
@@ -76,6 +77,18 @@ class EvaluationOutcome:
     @property
     def suspicious(self) -> bool:
         return bool(self.suspicion)
+
+
+def graded_tests(names: Sequence[str], not_graded: Sequence[str]) -> list[str]:
+    """`names` but those a `not_graded` glob matches."""
+    return [name for name in names
+            if not any(fnmatch.fnmatchcase(name, glob) for glob in not_graded)]
+
+
+def graded_fail_to_pass(task: Task, setup: TestSetup) -> list[str]:
+    """The FAIL_TO_PASS tests that decide: all but the network tests, unless that leaves none
+    (then all of them, and a task whose fix only the internet can show does not validate)."""
+    return graded_tests(task.FAIL_TO_PASS, setup.not_graded) or list(task.FAIL_TO_PASS)
 
 
 def _targets(setup: TestSetup) -> list[str] | None:
@@ -161,12 +174,12 @@ def evaluate(
         test_output = _read_test_output(sandbox) if result.truncated else result.stdout
         expected = [*task.FAIL_TO_PASS, *task.PASS_TO_PASS]
         statuses = parser_for(setup.log_parser)(test_output, expected)
-        pass_to_pass = [name for name in task.PASS_TO_PASS
-                        if not any(fnmatch.fnmatchcase(name, glob) for glob in setup.not_graded)]
-        if len(pass_to_pass) < len(task.PASS_TO_PASS):
-            left = sorted(set(task.PASS_TO_PASS) - set(pass_to_pass))
+        fail_to_pass = graded_fail_to_pass(task, setup)
+        pass_to_pass = graded_tests(task.PASS_TO_PASS, setup.not_graded)
+        left = sorted({*task.FAIL_TO_PASS, *task.PASS_TO_PASS} - {*fail_to_pass, *pass_to_pass})
+        if left:
             log += f"\nnot graded (need a network the sandbox lacks): {', '.join(left)}\n"
-        graded = grade(statuses, task.FAIL_TO_PASS, pass_to_pass)
+        graded = grade(statuses, fail_to_pass, pass_to_pass)
         if report_path:
             contradiction = junit.disagreement(
                 statuses, _read_report(sandbox, report_path), expected

@@ -24,7 +24,12 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from harness.evaluation.eval_script import test_targets
-from harness.evaluation.evaluator import EvaluationOutcome, TestSetup, evaluate
+from harness.evaluation.evaluator import (
+    EvaluationOutcome,
+    TestSetup,
+    evaluate,
+    graded_fail_to_pass,
+)
 from harness.evaluation.log_parsers import parser_for
 from harness.evaluation.status import EvalStatus, TestStatus
 from harness.sandboxes.base import Sandbox
@@ -93,13 +98,15 @@ def evaluate_fail_fast(
     task: Task, patch: str, sandbox: Sandbox, setup: TestSetup
 ) -> EvaluationOutcome:
     """As `evaluate`, with stage 1 first. Raises what `evaluate` raises."""
-    targets = stage_one_targets(setup.log_parser, task.test_files, task.FAIL_TO_PASS)
+    # Only the tests that decide: a network test the sandbox cannot pass proves nothing.
+    deciding = graded_fail_to_pass(task, setup)
+    targets = stage_one_targets(setup.log_parser, task.test_files, deciding)
     if targets is None or not patch.strip():
         return evaluate(task, patch, sandbox, setup)
     first = evaluate(task, patch, sandbox, replace(setup, targets=tuple(targets)))
     if first.status in (EvalStatus.PATCH_FAILED, EvalStatus.TEST_PATCH_FAILED):
         return first  # applying is the same in both stages
-    failing = conclusive_failures(first, task.FAIL_TO_PASS, setup.log_parser)
+    failing = conclusive_failures(first, deciding, setup.log_parser)
     if failing:
         note = f"fail fast: stage 1 saw {', '.join(failing[:5])} fail; stage 2 not run\n"
         return replace(first, log=note + first.log, decided_by_stage=1)

@@ -100,9 +100,10 @@ class EnvironmentSpec(BaseModel):
     test_timeout: float = Field(default=1800, gt=0, description="Seconds the test run may take.")
     network_tests: tuple[str, ...] = Field(
         default=(),
-        description="Globs over PASS_TO_PASS test ids that need the internet (a real remote "
-        "host, a routable-but-silent address): marked, not faked; they are left out of "
-        "grading, so a verdict on such a task may differ from the official one.",
+        description="Globs over test ids that need the internet (a real remote host, a "
+        "routable-but-silent address, a certificate only the real host has): marked, not "
+        "faked; they are left out of grading (FAIL_TO_PASS ones unless none would be left), "
+        "so a verdict on such a task may differ from the official one.",
     )
     loopback_hosts: tuple[str, ...] = Field(
         default=(),
