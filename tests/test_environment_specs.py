@@ -97,6 +97,9 @@ def test_official_specs_agree_with_ours():
                             f"!= {theirs['python']}")
         if theirs["test_cmd"] not in spec.runner_cmd:
             problems.append(f"{repo} {version}: test command lacks {theirs['test_cmd']!r}")
+        official_cpus = theirs.get("nano_cpus", 0) / 1e9 or None
+        if spec.cpus != official_cpus:
+            problems.append(f"{repo} {version}: {spec.cpus} CPUs, officially {official_cpus}")
         if spec.unsupported:
             continue
         ours = {canonicalize_name(Requirement(t).name): Requirement(t) for t in spec.pip}

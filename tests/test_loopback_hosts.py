@@ -188,3 +188,23 @@ def test_a_requests_instance_that_calls_httpbin_org_validates(docker_client):
     assert result.valid, result.reason
     empty = next(run for run in result.runs if run.patch == "empty")
     assert empty.against == ["test_requests.py::TestTimeout::test_encoded_methods"]
+
+
+def test_a_spec_asks_its_sandboxes_for_the_cpus_the_official_harness_gives():
+    """pylint 2.14+ runs jobs in parallel and gets two CPUs officially: its sandboxes get them
+    whatever --cpus says; other tasks get --cpus."""
+    from harness.sandboxes.factory import SandboxNeeds, own_sandbox_needs
+    from harness.tasks import Task, task_from_row
+
+    def task(repo: str, version: str) -> Task:
+        return task_from_row({
+            "instance_id": f"{repo.replace('/', '__')}-1", "repo": repo, "version": version,
+            "base_commit": "0" * 40, "patch": "x", "test_patch": "x", "problem_statement": "x",
+            "FAIL_TO_PASS": '["t::a"]', "PASS_TO_PASS": "[]",
+        })
+
+    assert own_sandbox_needs(task("pylint-dev/pylint", "2.15")).cpus == 2
+    assert own_sandbox_needs(task("pylint-dev/pylint", "2.13")).cpus is None
+    assert own_sandbox_needs(task("psf/requests", "2.4")).loopback_hosts == (
+        "httpbin.org", "www.google.co.uk")
+    assert own_sandbox_needs(task("nobody/nothing", "1.0")) == SandboxNeeds()

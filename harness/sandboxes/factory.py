@@ -81,15 +81,23 @@ def own_test_setup(task: Task) -> TestSetup | None:
         return None
 
 
-def own_loopback_hosts(task: Task) -> tuple[str, ...]:
-    """The host names our spec resolves to loopback in the task's sandboxes; none when no
-    spec matches."""
+@dataclass(frozen=True)
+class SandboxNeeds:
+    """What a task's spec asks of its sandboxes beyond the run's options."""
+
+    loopback_hosts: tuple[str, ...] = ()  # names that resolve to 127.0.0.1 inside
+    cpus: float | None = None  # at least this many CPUs (as the official harness gives)
+
+
+def own_sandbox_needs(task: Task) -> SandboxNeeds:
+    """What our spec asks of the task's sandboxes; nothing when no spec matches."""
     from harness.sandboxes.specs import SpecError, spec_for
 
     try:
-        return spec_for(task.repo, task.version).loopback_hosts
+        spec = spec_for(task.repo, task.version)
     except SpecError:
-        return ()
+        return SandboxNeeds()
+    return SandboxNeeds(spec.loopback_hosts, spec.cpus)
 
 
 def docker_sandboxes(options: DockerOptions) -> SandboxFactory:
@@ -132,23 +140,23 @@ def docker_sandboxes(options: DockerOptions) -> SandboxFactory:
                 made.append(ImageResolver(connection, options.images, build_image, options.log))
         return made[0]
 
-    # Host names each prepared image's sandboxes resolve to loopback (from the task's spec).
-    loopback: dict[str, tuple[str, ...]] = {}
+    # What each prepared image's sandboxes need, from the task's spec.
+    needs: dict[str, SandboxNeeds] = {}
 
     def prepare(task: Task) -> str:
         image = resolver().prepare(task)
-        hosts = own_loopback_hosts(task)
+        wanted = own_sandbox_needs(task)
         with lock:
-            loopback[image] = hosts
+            needs[image] = wanted
         return image
 
     def start(image: str) -> Sandbox:
         from harness.sandboxes.docker_sandbox import DockerSandbox, SandboxLimits
 
-        limits = SandboxLimits(memory=options.memory, cpus=options.cpus)
         with lock:
-            hosts = loopback.get(image, ())
-        return DockerSandbox.start(client(), image, limits, hosts)
+            wanted = needs.get(image, SandboxNeeds())
+        limits = SandboxLimits(memory=options.memory, cpus=max(options.cpus, wanted.cpus or 0))
+        return DockerSandbox.start(client(), image, limits, wanted.loopback_hosts)
 
     def preflight(tasks: list[Task]) -> None:
         from harness.sandboxes.registry import RegistryUnreachable

@@ -112,6 +112,13 @@ class EnvironmentSpec(BaseModel):
         "its own loopback): for a suite that names a service (requests' httpbin.org) its test "
         "command serves inside the sandbox. The sandbox still has no network.",
     )
+    cpus: float | None = Field(
+        default=None,
+        gt=0,
+        description="CPUs the official harness gives the tests (its `nano_cpus`; pylint 2.14+: "
+        "2, whose suite runs jobs in parallel): this spec's sandboxes get at least this many, "
+        "whatever --cpus says. None: --cpus.",
+    )
     notes: str = Field(default="", description="Where the spec comes from; free text.")
 
     @field_validator("name")
