@@ -19,6 +19,10 @@ import tempfile
 import threading
 from pathlib import Path
 
+# Run the package of this checkout, not whichever one is installed.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from fake_openai import FakeOpenAI, text_reply  # noqa: E402

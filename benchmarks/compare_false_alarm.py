@@ -11,9 +11,15 @@ demo-sized subset (13 tasks); the share of pairs called "regressed".
 from __future__ import annotations
 
 import argparse
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
+
+# Run the package of this checkout, not whichever one is installed.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
 
 from harness.reports.compare import REGRESSED, TOO_FEW
 from harness.reports.gate_calibration import gate_rates

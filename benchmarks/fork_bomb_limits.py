@@ -13,12 +13,17 @@ from __future__ import annotations
 import argparse
 import difflib
 import os
+import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
 
 import docker
+
+# Run the package of this checkout, not whichever one is installed.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
 
 from harness.demo import load_demo_tasks
 from harness.evaluation.evaluator import TestSetup, evaluate

@@ -17,6 +17,10 @@ import tempfile
 import time
 from pathlib import Path
 
+# Run the package of this checkout, not whichever one is installed.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 

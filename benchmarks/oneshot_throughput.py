@@ -27,6 +27,10 @@ from pathlib import Path
 
 import yaml
 
+# Run the package of this checkout, not whichever one is installed.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+
 from harness.agents.base import AttemptContext
 from harness.agents.llm_config import load_definition
 from harness.agents.llm_factory import build_llm_agent

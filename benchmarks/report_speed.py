@@ -12,9 +12,14 @@ separately, the two plots as PNG and SVG. Prints the best of --repeat timings.
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
 import time
 from pathlib import Path
+
+# Run the package of this checkout, not whichever one is installed.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
 
 from harness.reports.analysis import analyze
 from harness.reports.render import render_analyses

@@ -35,3 +35,15 @@ def test_every_name_a_benchmark_imports_from_the_package_exists(path):
             except ImportError:
                 missing.append(f"{module_name}.{name}")
     assert missing == []
+
+
+@pytest.mark.parametrize("path", BENCHMARKS, ids=lambda path: path.name)
+def test_a_benchmark_runs_the_package_of_its_own_checkout(path):
+    """`python benchmarks/x.py` puts benchmarks/ first on the path, so without this line it
+    measures whichever harness is installed (one benchmark ran another checkout's code)."""
+    if not _harness_imports(path):
+        return
+    lines = path.read_text().splitlines()
+    assert "sys.path.insert(0, str(Path(__file__).resolve().parents[1]))" in [
+        line.strip() for line in lines
+    ] or "sys.path.insert(0, str(ROOT))" in [line.strip() for line in lines]
