@@ -5,8 +5,9 @@ Debian image lacks), while the host's pip can. So the wheels are downloaded on t
 container's interpreter (`--python-version/--abi/--platform`), copied into the build container,
 and installed there with `pip install --no-index --find-links`. A requirement that PyPI has only
 as an sdist is built into a wheel on the host (`pip wheel --no-deps`) when it is pure Python.
-One with C extensions is compiled for the sandbox's interpreter by an `SdistBuilder` (images.py
-gives one that runs `pip wheel` in a container of the spec's Debian suite, with Debian's gcc);
+One with C extensions, or one whose build the host's newest setuptools refuses, is built for
+the sandbox's interpreter by an `SdistBuilder` (images.py gives one that runs `pip wheel` in a
+container of the spec's Debian suite, with Debian's gcc and pinned build requirements);
 without a builder it fails with a clear error.
 
 `pip download --python-version` picks wheels for the target but evaluates dependency markers
@@ -242,9 +243,14 @@ def _fill(
         try:
             try:
                 _build_sdist_wheel(requirement, built, log)
-            except PlatformWheel:
+            except ImageBuildError as error:
+                # A platform wheel, or a build the host's newest setuptools refuses (an old
+                # sdist that imports pkg_resources, astropy-helpers 3.0): the build container,
+                # with its pinned BUILD_REQUIREMENTS, builds either for the sandbox.
                 if builder is None:
                     raise
+                if not isinstance(error, PlatformWheel):
+                    log(f"building {requirement!r} on the host failed; trying the container")
                 _build_in_container(requirement, python_version, dest, builder, log)
                 continue
             for wheel in built.glob("*.whl"):
