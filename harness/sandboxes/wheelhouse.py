@@ -160,8 +160,17 @@ def _build_in_container(
         sdists, deps, out = work / "sdist", work / "deps", work / "out"
         for folder in (sdists, deps, out):
             folder.mkdir()
-        done = _pip(["download", "--no-deps", "--no-binary", ":all:", "--dest", str(sdists),
-                     requirement], log)
+        # pip prepares an sdist's metadata even to download it, so it runs in a host Python
+        # of the target's version; an old sdist that the newest setuptools of an isolated
+        # build refuses (astropy-helpers 3.0 imports pkg_resources) gets that Python's own.
+        fetch = ["download", "--no-deps", "--no-binary", ":all:", "--dest", str(sdists),
+                 requirement]
+        python = host_python(python_version)
+        done = _pip(fetch, log, python)
+        if done.returncode != 0:
+            for partial in sdists.iterdir():
+                partial.unlink()
+            done = _pip([*fetch, "--no-build-isolation"], log, python)
         found = sorted(sdists.iterdir())
         if done.returncode != 0 or len(found) != 1:
             raise ImageBuildError(
