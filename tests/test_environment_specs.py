@@ -57,6 +57,16 @@ def test_every_version_of_lite_and_verified_has_a_spec_or_a_reason():
     assert unsupported == UNSUPPORTED
 
 
+def test_an_unsupported_spec_is_refused_with_its_reason(tmp_path):
+    (tmp_path / "old.yaml").write_text(
+        'name: old\nrepos: ["o/r"]\npython_official: "2.7"\n'
+        "unsupported: needs Python 2.7\ntest_cmd: pytest\n"
+    )
+    assert matching_spec("o/r", "1.0", tmp_path).official_python == "2.7"
+    with pytest.raises(SpecError, match="not supported here.*needs Python 2.7"):
+        spec_for("o/r", "1.0", tmp_path)
+
+
 def test_pytest_7_2_has_what_it_needs_below_python_3_11():
     spec = spec_for("pytest-dev/pytest", "7.2")
     assert spec.python_version == "3.9"
