@@ -24,10 +24,9 @@ SHARED = next(
     Path(__file__).resolve().parents[2] / "shared" / "swebench",
 )
 DATASETS = ("swe_bench_lite.jsonl", "swe_bench_verified.jsonl")
-# (repository, version) of Lite or Verified that cannot be built here, by design.
-UNSUPPORTED = {
-    ("astropy/astropy", "1.3"),  # official Python 3.6 with numpy 1.16
-}
+# (repository, version) of Lite or Verified that cannot be built here, by design (astropy 1.3,
+# officially on Python 3.6, runs on 3.9: see its spec).
+UNSUPPORTED: set[tuple[str, str]] = set()
 
 
 def dataset_versions() -> list[tuple[str, str]]:
@@ -56,6 +55,16 @@ def test_every_version_of_lite_and_verified_has_a_spec_or_a_reason():
         else:
             assert spec_for(repo, version) == spec
     assert unsupported == UNSUPPORTED
+
+
+def test_an_unsupported_spec_is_refused_with_its_reason(tmp_path):
+    (tmp_path / "old.yaml").write_text(
+        'name: old\nrepos: ["o/r"]\npython_official: "2.7"\n'
+        "unsupported: needs Python 2.7\ntest_cmd: pytest\n"
+    )
+    assert matching_spec("o/r", "1.0", tmp_path).official_python == "2.7"
+    with pytest.raises(SpecError, match="not supported here.*needs Python 2.7"):
+        spec_for("o/r", "1.0", tmp_path)
 
 
 def test_pytest_7_2_has_what_it_needs_below_python_3_11():

@@ -193,5 +193,5 @@ def test_validate_table_says_per_version_which_python_runs_it():
     ])
     lines = table.splitlines()
     assert "pydata/xarray 0.12: 1 of 2 valid; Python 3.9, official 3.10 (another Python)" in lines
-    assert "astropy/astropy 1.3: 0 of 1 valid; unsupported (official Python 3.6)" in lines
+    assert "astropy/astropy 1.3: 0 of 1 valid; Python 3.9, official 3.6 (another Python)" in lines
     assert "psf/requests 2.3: 1 of 1 valid; Python 3.9, official 3.9" in lines

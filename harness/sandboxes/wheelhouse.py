@@ -5,8 +5,9 @@ Debian image lacks), while the host's pip can. So the wheels are downloaded on t
 container's interpreter (`--python-version/--abi/--platform`), copied into the build container,
 and installed there with `pip install --no-index --find-links`. A requirement that PyPI has only
 as an sdist is built into a wheel on the host (`pip wheel --no-deps`) when it is pure Python.
-One with C extensions is compiled for the sandbox's interpreter by an `SdistBuilder` (images.py
-gives one that runs `pip wheel` in a container of the spec's Debian suite, with Debian's gcc);
+One with C extensions, or one whose build the host's newest setuptools refuses, is built for
+the sandbox's interpreter by an `SdistBuilder` (images.py gives one that runs `pip wheel` in a
+container of the spec's Debian suite, with Debian's gcc and pinned build requirements);
 without a builder it fails with a clear error.
 
 `pip download --python-version` picks wheels for the target but evaluates dependency markers
@@ -159,8 +160,17 @@ def _build_in_container(
         sdists, deps, out = work / "sdist", work / "deps", work / "out"
         for folder in (sdists, deps, out):
             folder.mkdir()
-        done = _pip(["download", "--no-deps", "--no-binary", ":all:", "--dest", str(sdists),
-                     requirement], log)
+        # pip prepares an sdist's metadata even to download it, so it runs in a host Python
+        # of the target's version; an old sdist that the newest setuptools of an isolated
+        # build refuses (astropy-helpers 3.0 imports pkg_resources) gets that Python's own.
+        fetch = ["download", "--no-deps", "--no-binary", ":all:", "--dest", str(sdists),
+                 requirement]
+        python = host_python(python_version)
+        done = _pip(fetch, log, python)
+        if done.returncode != 0:
+            for partial in sdists.iterdir():
+                partial.unlink()
+            done = _pip([*fetch, "--no-build-isolation"], log, python)
         found = sorted(sdists.iterdir())
         if done.returncode != 0 or len(found) != 1:
             raise ImageBuildError(
@@ -242,9 +252,14 @@ def _fill(
         try:
             try:
                 _build_sdist_wheel(requirement, built, log)
-            except PlatformWheel:
+            except ImageBuildError as error:
+                # A platform wheel, or a build the host's newest setuptools refuses (an old
+                # sdist that imports pkg_resources, astropy-helpers 3.0): the build container,
+                # with its pinned BUILD_REQUIREMENTS, builds either for the sandbox.
                 if builder is None:
                     raise
+                if not isinstance(error, PlatformWheel):
+                    log(f"building {requirement!r} on the host failed; trying the container")
                 _build_in_container(requirement, python_version, dest, builder, log)
                 continue
             for wheel in built.glob("*.whl"):
