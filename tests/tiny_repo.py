@@ -5,6 +5,7 @@ Not a test module: pytest collects only test_*.py.
 
 from __future__ import annotations
 
+import json
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,7 +77,11 @@ class TinyTask:
         return diff_of(self.repo, {"src/app.py": source})
 
 
-def build_tiny_task(docker_client: Any, root: Path, instance_id: str = "local__app-1") -> TinyTask:
+def build_tiny_task(
+    docker_client: Any, root: Path, instance_id: str = "local__app-1", install: str = ""
+) -> TinyTask:
+    """`install`: a shell step the image runs in the testbed (its changes stay uncommitted, as
+    the official environment set-up leaves them)."""
     repo = root / "repos" / "local" / "app"
     (repo / "src").mkdir(parents=True)
     git("init", "--quiet", cwd=repo)
@@ -89,7 +94,8 @@ def build_tiny_task(docker_client: Any, root: Path, instance_id: str = "local__a
     gold = diff_of(repo, {"src/app.py": "def answer():\n    return 42\n\n\ndef other():\n"
                                         "    return 1\n"})
     (root / "specs").mkdir(exist_ok=True)
-    (root / "specs" / "tiny.yaml").write_text(SPEC)
+    spec = SPEC + (f"install: [{json.dumps(install)}]\n" if install else "")
+    (root / "specs" / "tiny.yaml").write_text(spec)
     task = Task(
         instance_id, "local/app", base, "answer() should be 42", gold, test_patch,
         ("tests/test_app.py::test_answer",), ("tests/test_app.py::test_other",),
