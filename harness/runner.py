@@ -83,6 +83,7 @@ def _left_note(left: list[TaskWork]) -> str:
     redo = sum(len(item.redo) for item in left)
     missing = sum(len(item.missing) for item in left) - redo
     pending = sum(item.waiting for item in left)
+    short = sum(1 for item in left for each in item.pending if each.patch_hash in item.short)
     parts = []
     if redo:
         parts.append(f"{redo} attempts to redo (infrastructure errors or budget cuts)")
@@ -90,6 +91,8 @@ def _left_note(left: list[TaskWork]) -> str:
         parts.append(f"{missing} attempts not made")
     if pending:
         parts.append(f"{pending} attempts awaiting evaluation")
+    if short:
+        parts.append(f"{short} verdicts on flaky tasks awaiting their reruns")
     return ", ".join(parts) + "; rerun the same command to finish them"
 
 

@@ -23,8 +23,7 @@ from harness.agents.base import Candidate
 from harness.demo import load_demo_tasks
 from harness.evaluation.status import EvalStatus
 from harness.flaky import Rerun, RunVerdict, output_digest
-from harness.store import EvaluationRecord, RunRecord, Store, TaskRecord, ValidationRecord
-from harness.store import schema
+from harness.store import EvaluationRecord, RunRecord, Store, TaskRecord, ValidationRecord, schema
 from harness.store.schema import EvaluationRerunRecord
 
 R, U, E = EvalStatus.RESOLVED, EvalStatus.UNRESOLVED, EvalStatus.ERROR
@@ -354,3 +353,54 @@ def test_report_counts_the_evaluations_rerun(tmp_path):
     notes = json.loads(done.stdout)["runs"][0]["notes"]
     assert any("1 evaluation(s) on flaky tasks were rerun" in note and "3 runs" in note
                for note in notes), notes
+
+
+@pytest.mark.docker
+@pytest.mark.slow
+def test_run_reruns_from_the_command_line(tmp_path, docker_client):
+    """`run --reruns 3` end to end (replay of the gold patch on a demo task marked flaky): the
+    flag reaches the units, three runs are stored, the run's configuration says 3, and
+    `report` counts the evaluation rerun."""
+    import json
+    import subprocess
+    import sys
+
+    task = load_demo_tasks()[0]
+    db = tmp_path / "runs.db"
+    store = Store(str(db))
+    try:
+        with store.writing() as session:
+            session.add(ValidationRecord(
+                instance_id=task.instance_id, task_hash="h", spec="demo", repo=task.repo,
+                version=task.version, env_ok=True, gold_resolves=True, empty_unresolved=True,
+                flaky_tests=[task.PASS_TO_PASS[0]], repeats=3, valid=True,
+            ))
+    finally:
+        store.close()
+    predictions = tmp_path / "gold.jsonl"
+    predictions.write_text(json.dumps({"instance_id": task.instance_id,
+                                       "model_name_or_path": "gold",
+                                       "model_patch": task.patch}) + "\n")
+    root = Path(__file__).resolve().parent.parent
+
+    def harness(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "harness", *args, "--db", str(db)],
+                              cwd=root, capture_output=True, text=True, timeout=600)
+
+    done = harness("run", "--agent", "replay", "--predictions", str(predictions), "--k", "1",
+                   "--instances", task.instance_id, "--reruns", "3", "--run-id", "cli",
+                   "--max-sandboxes", "1", "--cache-dir", str(tmp_path / "cache"), "--json")
+    assert done.returncode == 0, done.stderr
+    assert "--reruns 3: each candidate on the 1 task(s)" in done.stderr
+    store = Store(str(db))
+    try:
+        with store.reading() as session:
+            runs = session.scalars(select(EvaluationRerunRecord)).all()
+            assert [(run.index, run.status) for run in runs] == [(0, R), (1, R), (2, R)]
+            assert session.get(RunRecord, "cli").config["reruns"] == 3
+    finally:
+        store.close()
+    report = harness("report", "cli", "--no-plots", "--json")
+    assert report.returncode == 0, report.stderr
+    notes = json.loads(report.stdout)["runs"][0]["notes"]
+    assert any("1 evaluation(s) on flaky tasks were rerun" in note for note in notes), notes
