@@ -7,13 +7,23 @@ paper's 266-problem subset of Lite did.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
 from harness.evaluation.status import EvalStatus
-from harness.store import Store, ValidationRecord
+
+if TYPE_CHECKING:
+    from harness.evaluation.evaluator import EvaluationOutcome
+    from harness.store import Store
+
+# Verdicts reached before any test runs: applying a patch is deterministic, so they are never
+# rerun.
+NOT_RUN = frozenset({EvalStatus.EMPTY_PATCH, EvalStatus.PATCH_FAILED,
+                     EvalStatus.TEST_PATCH_FAILED})
 
 
 def flaky_instances(
@@ -21,6 +31,8 @@ def flaky_instances(
 ) -> dict[str, list[str]]:
     """instance id -> its flaky tests, by each instance's latest validation that found any
     (only those of `instance_ids` when given)."""
+    from harness.store import ValidationRecord  # here: the executors import this module
+
     wanted = set(instance_ids) if instance_ids is not None else None
     latest: dict[str, ValidationRecord] = {}
     with store.reading() as session:
@@ -51,3 +63,32 @@ def majority_index(runs: Sequence[RunVerdict]) -> int:
     if 2 * len(resolved) > len(runs):
         return resolved[0]
     return next(index for index, run in enumerate(runs) if not run.status.resolved)
+
+
+@dataclass(frozen=True)
+class Rerun:
+    """What `evaluation_reruns` keeps of one run of a candidate's tests."""
+
+    verdict: RunVerdict
+    seconds: float
+    compute_seconds: float
+    cpu_seconds: float | None
+    output_digest: str  # sha256 of the test output, "" when there was none
+
+
+def output_digest(test_output: str) -> str:
+    return hashlib.sha256(test_output.encode()).hexdigest() if test_output else ""
+
+
+def rerun_of(outcome: EvaluationOutcome) -> Rerun:
+    failing: tuple[str, ...] = ()
+    if outcome.grade is not None:
+        failing = tuple(v.name for v in outcome.grade.verdicts if v.counts_against)
+    return Rerun(RunVerdict(outcome.status, failing), outcome.seconds, outcome.compute_seconds,
+                 outcome.cpu_seconds, output_digest(outcome.test_output))
+
+
+def needs_more_runs(runs: Sequence[RunVerdict], wanted: int) -> bool:
+    """Whether a candidate with these runs so far is run again to have `wanted` runs (one
+    stopped before its tests ran is not: its verdict cannot change)."""
+    return len(runs) < wanted and not (runs and runs[0].status in NOT_RUN)

@@ -9,8 +9,13 @@ Crash safety: executors only report results; the runner commits each attempt as 
 each evaluation (shared by every attempt with the same normalized patch) as soon as it is graded.
 A rerun of the same run id makes only the attempts not stored, redoes the infrastructure errors
 and the attempts a budget cut short (both stay in the store, not counted, until their redo
-replaces them), and evaluates what is pending. The unique (run, task, index) key means no attempt
-is ever stored twice, whichever executor made it and however often a worker was retried.
+replaces them), and evaluates what is pending. The unique (run, task, index) key means no
+attempt is ever stored twice, whichever executor made it and however often a worker was retried.
+
+Flaky tasks (`reruns` > 1): on a task whose latest validation found flaky tests, the runner
+asks for `reruns` runs of each candidate's tests and commits them all with the majority verdict
+(harness/flaky.py). A verdict stored with fewer runs (by a run with a smaller `reruns`, or
+without) gets the runs missing; one with more keeps the majority of all it has.
 
 Messages go to stderr (the progress bar's stream), so `--json` leaves stdout to the report.
 """
@@ -44,6 +49,7 @@ from harness.executors.base import (
 )
 from harness.executors.local import LocalExecutor
 from harness.executors.unit import INFRA_TRIES
+from harness.flaky import RunVerdict, flaky_instances, needs_more_runs
 from harness.models import backoff
 from harness.patches import patch_hash
 from harness.provenance import code_revision, package_versions
@@ -77,6 +83,7 @@ def _left_note(left: list[TaskWork]) -> str:
     redo = sum(len(item.redo) for item in left)
     missing = sum(len(item.missing) for item in left) - redo
     pending = sum(item.waiting for item in left)
+    short = sum(1 for item in left for each in item.pending if each.patch_hash in item.short)
     parts = []
     if redo:
         parts.append(f"{redo} attempts to redo (infrastructure errors or budget cuts)")
@@ -84,6 +91,8 @@ def _left_note(left: list[TaskWork]) -> str:
         parts.append(f"{missing} attempts not made")
     if pending:
         parts.append(f"{pending} attempts awaiting evaluation")
+    if short:
+        parts.append(f"{short} verdicts on flaky tasks awaiting their reruns")
     return ", ".join(parts) + "; rerun the same command to finish them"
 
 
@@ -109,6 +118,8 @@ class RunPlan:
     starved_retry_wait: float = 60.0
     # Run the FAIL_TO_PASS tests alone first and skip the full run when one fails (same verdicts).
     fail_fast: bool = True
+    # Runs of each candidate's tests on tasks whose validation found flaky tests (majority kept).
+    reruns: int = 1
 
 
 def default_attempts_in_flight(max_sandboxes: int, tasks: int) -> int:
@@ -125,6 +136,9 @@ class TaskWork:
     waiting: int = 0  # stored attempts awaiting a verdict (several may share one patch)
     # index -> row id of a kept infrastructure error or budget cut that the new attempt replaces
     redo: dict[int, int] = field(default_factory=dict)
+    reruns: int = 1  # runs of each candidate's tests (above 1 on a flaky task)
+    # Graded patches with fewer runs than `reruns`: their stored runs' verdicts.
+    short: dict[str, tuple[RunVerdict, ...]] = field(default_factory=dict)
 
 
 class Progress:
@@ -205,6 +219,8 @@ class Runner:
         self._instance_ids: dict[int, str] = {}
         # (task id, index) -> the kept row (infrastructure error, budget cut) a redo replaces.
         self._redo: dict[tuple[int, int], int] = {}
+        # Instance ids whose latest validation found flaky tests (looked up when reruns > 1).
+        self._flaky: set[str] = set()
 
     def stop_run(self, status: str, message: str) -> None:
         """Stops every worker after its attempt in flight; the first reason given is kept."""
@@ -228,16 +244,29 @@ class Runner:
                 agent=self.agent.name,
                 agent_hash=self.agent.definition_hash,
                 k=plan.k,
-                config={**plan.config, "seed": plan.seed},
+                config={**plan.config, "seed": plan.seed, "reruns": plan.reruns},
                 code_revision=code_revision(),
                 package_versions=package_versions(),
                 vcpu_hour_dollars=plan.vcpu_hour_dollars,
             )
 
         ids = self.store.open_run(plan.run_id, new_run, self._check_same_experiment, plan.k,
-                                  tasks)
+                                  tasks, plan.reruns)
         self._instance_ids = {task_id: instance for instance, task_id in ids.items()}
+        if plan.reruns > 1:
+            self._flaky = set(flaky_instances(self.store, [task.instance_id for task in tasks]))
+            self.log(self._reruns_line())
         return ids
+
+    def _reruns_line(self) -> str:
+        reruns = self.plan.reruns
+        if not self._flaky:
+            return (f"--reruns {reruns}: no task of this run has flaky tests in its latest "
+                    "validation; each candidate is evaluated once")
+        names = sorted(self._flaky)
+        shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+        return (f"--reruns {reruns}: each candidate on the {len(names)} task(s) whose validation "
+                f"found flaky tests is run {reruns} times, the majority kept: {shown}")
 
     def _check_same_experiment(self, run: RunRecord) -> None:
         seed = run.config.get("seed")
@@ -251,6 +280,16 @@ class Runner:
             raise RunConfigError(
                 f"run {run.id!r} used seed {seed}; this invocation asks for {self.plan.seed}. "
                 "Pick a new --run-id, or rerun with the same seed to resume."
+            )
+        before = run.config.get("reruns", 1)
+        if before != self.plan.reruns:
+            # Not an error: verdicts are shared by runs and only ever gain runs.
+            more = self.plan.reruns > before
+            self.log(
+                f"run {run.id!r} was made with --reruns {before}, this invocation asks for "
+                f"{self.plan.reruns}: "
+                + ("verdicts on flaky tasks with fewer runs get the runs missing" if more else
+                   "verdicts keep the majority of all their stored runs (none is dropped)")
             )
 
     def plan_work(self, tasks: list[Task], task_ids: dict[str, int]) -> list[TaskWork]:
@@ -271,17 +310,27 @@ class Runner:
                 limit = min(limit, cap)
             missing = [index for index in range(limit) if index not in have]
             evaluated = self.store.evaluated_hashes(task_id)
+            reruns = self.plan.reruns if task.instance_id in self._flaky else 1
+            short: dict[str, tuple[RunVerdict, ...]] = {}
+            if reruns > 1:
+                short = {
+                    digest: runs for digest, runs in self.store.runs_so_far(task_id).items()
+                    if needs_more_runs(runs, reruns)
+                }
             pending: dict[str, PendingEvaluation] = {}
+            unlinked: set[str] = set()  # patch hashes of attempts still without a verdict
             for attempt in sorted(stored, key=lambda attempt: attempt.index):
-                if attempt.evaluation_id is not None:
-                    continue
-                if attempt.patch_hash in evaluated:
+                graded = attempt.evaluation_id is not None or attempt.patch_hash in evaluated
+                if attempt.evaluation_id is None and attempt.patch_hash in evaluated:
                     # Graded meanwhile (by this run or another): link, nothing to run.
                     evaluation_id = self.store.evaluation_id(task_id, attempt.patch_hash)
                     assert evaluation_id is not None
                     self.store.link_verdict(run_id, task_id, attempt.patch_hash,
                                             evaluation_id, price)
+                if graded and attempt.patch_hash not in short:
                     continue
+                if not graded:
+                    unlinked.add(attempt.patch_hash)
                 pending.setdefault(
                     attempt.patch_hash,
                     PendingEvaluation(attempt.index, attempt.patch_hash, attempt.patch),
@@ -289,11 +338,10 @@ class Runner:
             if missing or pending:
                 waiting = sum(
                     1 for attempt in stored
-                    if attempt.evaluation_id is None and attempt.patch_hash in pending
+                    if attempt.evaluation_id is None and attempt.patch_hash in unlinked
                 )
-                work.append(
-                    TaskWork(task, task_id, missing, list(pending.values()), waiting, redo)
-                )
+                work.append(TaskWork(task, task_id, missing, list(pending.values()), waiting,
+                                     redo, reruns, short))
         return work
 
     def _units(self, work: list[TaskWork]) -> tuple[list[Unit], int]:
@@ -313,11 +361,13 @@ class Runner:
                     for index in item.missing
                 ),
                 pending=tuple(item.pending),
-                evaluated=frozenset(self.store.evaluated_hashes(item.task_id)),
+                evaluated=frozenset(self.store.evaluated_hashes(item.task_id)) - set(item.short),
                 attempts_in_flight=in_flight,
                 eval_sandboxes=eval_sandboxes,
                 fail_fast=plan.fail_fast,
                 starved_retry_wait=plan.starved_retry_wait,
+                reruns=item.reruns,
+                prior_runs=item.short,
             )
             for item in work
         ]
@@ -536,6 +586,11 @@ class Runner:
         evaluation_id = self.store.evaluation_id(graded.task_id, graded.patch_hash)
         assert evaluation_id is not None
         charge = (graded.charged_index, outcome.compute_seconds) if new else None
+        if graded.runs:
+            # Every run is stored, so every run's compute is charged, even on a verdict
+            # stored before (its runs missing were made for this run).
+            self.store.add_runs(evaluation_id, graded.runs, graded.outcome_run, record, new)
+            charge = (graded.charged_index, sum(run.compute_seconds for run in graded.runs))
         self._ticked(self.store.link_verdict(
             self.plan.run_id, graded.task_id, graded.patch_hash, evaluation_id,
             self._price_per_second, charge,

@@ -236,6 +236,7 @@ def command_run(args: argparse.Namespace) -> int:
             "cpus": args.cpus,
             "images": image_options_from_args(args).record(),
             "fail_fast": not args.no_fail_fast,
+            "reruns": args.reruns,
             "split": args.split,
             "repo": args.repo,
             "limit": args.limit,
@@ -257,6 +258,7 @@ def command_run(args: argparse.Namespace) -> int:
             attempts_in_flight=args.attempts_in_flight,
             eval_sandboxes=args.eval_sandboxes,
             fail_fast=not args.no_fail_fast,
+            reruns=args.reruns,
         )
         from harness.sandboxes.factory import docker_sandboxes
 
@@ -394,6 +396,12 @@ def parser() -> argparse.ArgumentParser:
         "--no-fail-fast", action="store_true",
         help="always run the full test command (by default the FAIL_TO_PASS tests run alone "
         "first, and a candidate failing them is unresolved without the full run)",
+    )
+    run.add_argument(
+        "--reruns", type=_positive, default=1, metavar="N",
+        help="on tasks whose latest validation found flaky tests, run each candidate's tests "
+        "N times and keep the majority verdict (a tie is not resolved); every run is stored "
+        "(default 1: once)",
     )
     run.add_argument(
         "--vcpu-hour-price", type=float, default=DEFAULT_VCPU_HOUR_DOLLARS,

@@ -49,6 +49,7 @@ def load_runs(names: list[str], db: str, tasks_file: str | None = None) -> list:
                     try:
                         stored[name] = load_run(store, name)
                         _note_suspicion(store, stored[name])
+                        _note_reruns(store, stored[name])
                     except UnknownRunError as error:
                         raise UserError(
                             f"{error}; an external result is named by an existing path or "
@@ -77,6 +78,18 @@ def _note_suspicion(store: Store, run) -> None:
 
     resolved = {task.instance_id: task.c for task in run.tasks}
     run.notes.extend(summarize(store, run.name, resolved).lines(sum(resolved.values())))
+
+
+def _note_reruns(store: Store, run) -> None:
+    """How many of the run's verdicts are the majority of reruns (`run --reruns`)."""
+    counts = sorted(store.rerun_counts(run.name).values())
+    if not counts:
+        return
+    spread = f"{counts[0]}" if counts[0] == counts[-1] else f"{counts[0]} to {counts[-1]}"
+    run.notes.append(
+        f"{len(counts)} evaluation(s) on flaky tasks were rerun: each verdict is the majority "
+        f"of its {spread} runs ({sum(counts)} runs in all, table evaluation_reruns)"
+    )
 
 
 def command_report(args: argparse.Namespace) -> int:

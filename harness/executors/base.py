@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from harness.agents.base import Candidate
 from harness.evaluation.evaluator import EvaluationOutcome
+from harness.flaky import Rerun, RunVerdict
 from harness.sandboxes.factory import SandboxFactory
 from harness.sandboxes.image_names import ImageIdentity
 from harness.tasks import Task
@@ -56,6 +57,12 @@ class Unit:
     fail_fast: bool = True
     # Seconds to wait before evaluating again after the host starved a test run.
     starved_retry_wait: float = 60.0
+    # Runs of each candidate's tests, the majority verdict kept: `run --reruns N` on a task
+    # whose validation found flaky tests (the driver decides from the store), else 1.
+    reruns: int = 1
+    # Patch hashes graded with fewer than `reruns` runs (e.g. by a run without reruns): the
+    # verdicts of their stored runs, to which a new evaluation adds the runs missing.
+    prior_runs: dict[str, tuple[RunVerdict, ...]] = field(default_factory=dict)
 
     def chunks(self, size: int) -> list[Unit]:
         """The unit cut into units of at most `size` attempts; the pending evaluations go
@@ -102,6 +109,11 @@ class Evaluated:
     charged_index: int
     # Where the image graded in came from (prebuilt or built, name, digest), as its node saw it.
     image: ImageIdentity | None = None
+    # With reruns: every run made here, to be stored after the `first_run` runs already
+    # stored; `outcome` is run `outcome_run` of these (the majority's, when it is one of them).
+    runs: tuple[Rerun, ...] = ()
+    first_run: int = 0
+    outcome_run: int = 0
 
 
 @dataclass(frozen=True)

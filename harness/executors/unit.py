@@ -3,7 +3,9 @@ N attempts in flight, their evaluations on a small pool of warm sandboxes of the
 
 Each attempt's seed is fixed by the runner, so what an attempt makes does not depend on how many
 run beside it; a patch is evaluated once per unit (the first attempt to make it claims it) and
-never when the store already has its verdict.
+never when the store already has its verdict. On a task the runner marked flaky (`unit.reruns`
+> 1) an evaluation is that many runs of the candidate's tests, reported together with the
+majority's outcome (harness/flaky.py).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from harness.executors.base import (
     UnitFailed,
     UnitStarted,
 )
+from harness.flaky import majority_index, needs_more_runs, rerun_of
 from harness.models.budget import BudgetExhausted
 from harness.models.llm import ModelFatalError
 from harness.patches import patch_hash
@@ -313,13 +316,37 @@ class UnitWorker:
             self._evaluate(pending.patch_hash, pending.patch, pending.index)
 
     def _evaluate(self, digest: str, patch: str, index: int) -> None:
-        outcome = self._evaluate_with_retries(patch)
-        if outcome is None:
+        evaluated = self._evaluate_runs(digest, patch, index)
+        if evaluated is None:
             # Left pending for the next invocation; another attempt here may try again.
             with self._claim_lock:
                 self._claimed.discard(digest)
             return
-        self.emit(Evaluated(self.unit.task_id, digest, patch, outcome, index, self.image))
+        self.emit(evaluated)
+
+    def _evaluate_runs(self, digest: str, patch: str, index: int) -> Evaluated | None:
+        """One evaluation, or on a flaky task as many runs as make `reruns` with those stored
+        (all of them or none: a run that fails on the infrastructure leaves the patch pending)."""
+        prior = self.unit.prior_runs.get(digest, ())
+        outcomes: list[EvaluationOutcome] = []
+        verdicts = list(prior)
+        while not outcomes or needs_more_runs(verdicts, self.unit.reruns):
+            if outcomes and self.stopped():
+                return None
+            outcome = self._evaluate_with_retries(patch)
+            if outcome is None:
+                return None
+            outcomes.append(outcome)
+            verdicts.append(rerun_of(outcome).verdict)
+        if len(verdicts) == 1:
+            return Evaluated(self.unit.task_id, digest, patch, outcomes[0], index, self.image)
+        # The majority's own outcome goes to the store when it was made here; else the first.
+        chosen = max(0, majority_index(verdicts) - len(prior))
+        return Evaluated(
+            self.unit.task_id, digest, patch, outcomes[chosen], index, self.image,
+            runs=tuple(rerun_of(outcome) for outcome in outcomes), first_run=len(prior),
+            outcome_run=chosen,
+        )
 
     def _evaluate_with_retries(self, patch: str) -> EvaluationOutcome | None:
         assert self.eval_pool is not None and self.setup is not None

@@ -7,20 +7,24 @@ keys here are the one place that decides whether a result is new.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 
+from harness.evaluation.grading import F2P_FAILING, FAILING
+from harness.evaluation.status import EvalStatus, TestStatus
 from harness.store.schema import (
     REDO_KINDS,
     AttemptRecord,
     EvaluationRecord,
+    EvaluationRerunRecord,
     RunRecord,
     RunTaskRecord,
     TaskRecord,
+    TestResultRecord,
     utcnow,
 )
 from harness.store.sessions import Sessions
@@ -28,7 +32,15 @@ from harness.store.sessions import Sessions
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
+    from harness.flaky import Rerun, RunVerdict
     from harness.tasks import Task
+
+# The columns of an evaluation that come from the run it holds (the rest say what was graded).
+_VERDICT_COLUMNS = (
+    "status", "apply_method", "eval_script", "test_output", "log", "seconds", "compute_seconds",
+    "cpu_seconds", "decided_by_stage", "harness_revision", "image_source", "image_name",
+    "image_digest", "suspicious", "suspicion", "fault",
+)
 
 
 @dataclass(frozen=True)
@@ -65,9 +77,10 @@ class RunRecordQueries(Sessions):
         check_existing: Callable[[RunRecord], None],
         k: int,
         tasks: list[Task],
+        reruns: int = 1,
     ) -> dict[str, int]:
-        """Creates the run (or checks an existing one and raises its k), links the tasks.
-        Returns instance_id -> task row id."""
+        """Creates the run (or checks an existing one and raises its k and its `reruns`),
+        links the tasks. Returns instance_id -> task row id."""
         with self.writing() as session:
             run = session.get(RunRecord, run_id)
             if run is None:
@@ -76,6 +89,8 @@ class RunRecordQueries(Sessions):
             else:
                 check_existing(run)
                 run.k = max(run.k, k)
+                if reruns > run.config.get("reruns", 1):
+                    run.config = {**run.config, "reruns": reruns}
             run.status = "running"
             run.updated_at = utcnow()
             linked = set(
@@ -129,6 +144,27 @@ class RunRecordQueries(Sessions):
                     select(EvaluationRecord.patch_hash).where(EvaluationRecord.task_id == task_id)
                 )
             )
+
+    def runs_so_far(self, task_id: int) -> dict[str, tuple[RunVerdict, ...]]:
+        """The verdicts of every stored run of each graded patch of the task, by patch hash:
+        its rows in `evaluation_reruns`, else the evaluation's own single run."""
+        from harness.flaky import RunVerdict  # harness.flaky imports this package
+
+        with self.reading() as session:
+            evaluations = session.scalars(
+                select(EvaluationRecord).where(EvaluationRecord.task_id == task_id)
+            ).all()
+            runs: dict[str, tuple[RunVerdict, ...]] = {}
+            for evaluation in evaluations:
+                if evaluation.reruns:
+                    runs[evaluation.patch_hash] = tuple(
+                        RunVerdict(row.status, tuple(row.failing)) for row in evaluation.reruns
+                    )
+                else:
+                    runs[evaluation.patch_hash] = (
+                        RunVerdict(evaluation.status, _failing(evaluation.tests)),
+                    )
+        return runs
 
     def progress_so_far(
         self, run_id: str, price_per_second: float
@@ -192,6 +228,78 @@ class RunRecordQueries(Sessions):
             return False
         return True
 
+    def add_runs(
+        self, evaluation_id: int, runs: Sequence[Rerun], outcome_run: int,
+        verdict: EvaluationRecord, new: bool,
+    ) -> EvalStatus:
+        """Stores `runs` of the evaluation's tests after those stored (an evaluation stored
+        before without rows counts as its run 0) and gives the evaluation the majority verdict
+        of them all. `verdict` is run `outcome_run` of `runs`, graded: the evaluation takes
+        its output and per-test verdicts when that run is the majority's (already so when the
+        evaluation is `new`, made from it); a majority run made earlier gives only its status.
+        Returns the evaluation's status."""
+        from harness.flaky import RunVerdict, majority_index, output_digest
+
+        for _ in range(3):  # a concurrent writer took the same indices: read again, append
+            try:
+                with self.writing() as session:
+                    evaluation = session.get(EvaluationRecord, evaluation_id)
+                    assert evaluation is not None
+                    stored = list(evaluation.reruns)
+                    if not stored and not new:
+                        stored = [EvaluationRerunRecord(
+                            index=0, status=evaluation.status,
+                            failing=list(_failing(evaluation.tests)),
+                            seconds=evaluation.seconds,
+                            compute_seconds=evaluation.compute_seconds,
+                            cpu_seconds=evaluation.cpu_seconds,
+                            output_digest=output_digest(evaluation.test_output),
+                        )]
+                    start = stored[-1].index + 1 if stored else 0
+                    added = [
+                        EvaluationRerunRecord(
+                            index=start + number, status=run.verdict.status,
+                            failing=list(run.verdict.failing), seconds=run.seconds,
+                            compute_seconds=run.compute_seconds, cpu_seconds=run.cpu_seconds,
+                            output_digest=run.output_digest,
+                        )
+                        for number, run in enumerate(runs)
+                    ]
+                    every = stored + added
+                    evaluation.reruns = every
+                    chosen = majority_index(
+                        [RunVerdict(row.status, tuple(row.failing)) for row in every]
+                    )
+                    if chosen == start + outcome_run:
+                        if not new:
+                            _take_verdict(evaluation, verdict)
+                    elif every[chosen].status is not evaluation.status:
+                        evaluation.status = every[chosen].status
+                        evaluation.log = (
+                            f"reruns: the verdict is run {chosen}'s of {len(every)} (made "
+                            "before); the output and per-test verdicts here are another "
+                            "run's\n" + evaluation.log
+                        )
+                    return evaluation.status
+            except IntegrityError:
+                continue
+        raise RuntimeError(f"could not store the reruns of evaluation {evaluation_id}")
+
+    def rerun_counts(self, run_id: str) -> dict[int, int]:
+        """Evaluation id -> its runs, for the run's evaluations with reruns (`run --reruns`)."""
+        linked = (
+            select(AttemptRecord.evaluation_id)
+            .where(AttemptRecord.run_id == run_id, AttemptRecord.evaluation_id.is_not(None))
+            .distinct()
+        )
+        with self.reading() as session:
+            rows = session.execute(
+                select(EvaluationRerunRecord.evaluation_id, func.count())
+                .where(EvaluationRerunRecord.evaluation_id.in_(linked))
+                .group_by(EvaluationRerunRecord.evaluation_id)
+            ).all()
+        return {evaluation_id: count for evaluation_id, count in rows}
+
     def link_verdict(
         self, run_id: str, task_id: int, patch_hash: str, evaluation_id: int,
         price_per_second: float, charge: tuple[int, float] | None = None,
@@ -230,3 +338,30 @@ class RunRecordQueries(Sessions):
                 )
                 linked.append(LinkedAttempt(task_id, evaluation.status.resolved, dollars))
         return linked
+
+
+def _failing(tests: Sequence[TestResultRecord]) -> tuple[str, ...]:
+    """The stored listed tests that counted against their evaluation (the grading rule)."""
+    failing = []
+    for test in tests:
+        if test.kind not in ("FAIL_TO_PASS", "PASS_TO_PASS"):
+            continue
+        status = TestStatus(test.status) if test.status is not None else None
+        against = F2P_FAILING if test.kind == "FAIL_TO_PASS" else FAILING
+        if status is None or status in against:
+            failing.append(test.name)
+    return tuple(failing)
+
+
+def _take_verdict(evaluation: EvaluationRecord, verdict: EvaluationRecord) -> None:
+    """The evaluation holds `verdict`'s run from now on: its outcome and per-test verdicts."""
+    columns = EvaluationRecord.__table__.columns
+    for column in _VERDICT_COLUMNS:
+        value = getattr(verdict, column)
+        if value is None and not columns[column].nullable:
+            continue  # not given (e.g. no image identity): the column's value stands
+        setattr(evaluation, column, value)
+    evaluation.tests = [
+        TestResultRecord(name=test.name, kind=test.kind, status=test.status, passed=test.passed)
+        for test in verdict.tests
+    ]

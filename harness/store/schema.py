@@ -1,5 +1,6 @@
-"""Every table of the results store, in one place: runs, tasks, attempts, evaluations, per-test
-results, validations and the model response cache. Only harness.store and its modules speak SQL.
+"""Every table of the results store, in one place: runs, tasks, attempts, evaluations, their
+reruns and per-test results, validations and the model response cache. Only harness.store and
+its modules speak SQL.
 """
 
 from __future__ import annotations
@@ -119,6 +120,36 @@ class EvaluationRecord(Base):
     tests: Mapped[list[TestResultRecord]] = relationship(
         back_populates="evaluation", cascade="all, delete-orphan"
     )
+    reruns: Mapped[list[EvaluationRerunRecord]] = relationship(
+        back_populates="evaluation", cascade="all, delete-orphan",
+        order_by="EvaluationRerunRecord.index",
+    )
+
+
+class EvaluationRerunRecord(Base):
+    """One run of a candidate's tests on a task whose validation found flaky tests (`run
+    --reruns N`, harness/flaky.py): the evaluation holds the majority verdict of its runs.
+    An evaluation without rows here was run once."""
+
+    __tablename__ = "evaluation_reruns"
+    __table_args__ = (UniqueConstraint("evaluation_id", "index"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    evaluation_id: Mapped[int] = mapped_column(ForeignKey("evaluations.id"), index=True)
+    # 0, 1, ... in the order the runs were made (across invocations).
+    index: Mapped[int] = mapped_column(Integer)
+    status: Mapped[EvalStatus] = mapped_column(Enum(EvalStatus, native_enum=False, length=40))
+    # Listed tests that counted against the verdict in this run.
+    failing: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    compute_seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    cpu_seconds: Mapped[float | None] = mapped_column(Float, nullable=True, default=None)
+    # sha256 of the run's test output ("" when none): tells which run's output the evaluation
+    # holds (only the majority's own run, and only when it is made with the evaluation's).
+    output_digest: Mapped[str] = mapped_column(String(64), default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    evaluation: Mapped[EvaluationRecord] = relationship(back_populates="reruns")
 
 
 class TestResultRecord(Base):
