@@ -149,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     from harness.cli.swebench import _spec_and_setup
     from harness.datasets import TaskFilter, filter_tasks, load_dataset_tasks
     from harness.sandboxes.factory import DockerOptions, docker_sandboxes
-    from harness.store import Store
+    from harness.store import Store, StoreError
     from harness.validation import save_validation, stored_validations, validate_task
 
     tasks = load_dataset_tasks(str(data / layout.tasks)).tasks
@@ -158,7 +158,11 @@ def main(argv: list[str] | None = None) -> int:
     if not any(system_name(path) == "gold" for path in pred_files):
         pred_files.append(gold_file(tasks, Path(args.cache_dir) / f"gold-{args.dataset}"))
     systems = [system_name(path) for path in pred_files]
-    store = Store(args.db)
+    try:
+        store = Store(args.db)
+    except StoreError as error:
+        print(error, file=sys.stderr)
+        return 2
     factory = docker_sandboxes(DockerOptions(
         memory=args.memory, cpus=args.cpus, cache_dir=Path(args.cache_dir),
         repos_dir=Path(args.repos_dir) if args.repos_dir else None,
