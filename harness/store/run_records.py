@@ -157,9 +157,7 @@ class RunRecordQueries(Sessions):
             runs: dict[str, tuple[RunVerdict, ...]] = {}
             for evaluation in evaluations:
                 if evaluation.reruns:
-                    runs[evaluation.patch_hash] = tuple(
-                        RunVerdict(row.status, tuple(row.failing)) for row in evaluation.reruns
-                    )
+                    runs[evaluation.patch_hash] = tuple(map(_row_verdict, evaluation.reruns))
                 else:
                     runs[evaluation.patch_hash] = (
                         RunVerdict(evaluation.status, _failing(evaluation.tests)),
@@ -238,7 +236,7 @@ class RunRecordQueries(Sessions):
         its output and per-test verdicts when that run is the majority's (already so when the
         evaluation is `new`, made from it); a majority run made earlier gives only its status.
         Returns the evaluation's status."""
-        from harness.flaky import RunVerdict, majority_index, output_digest
+        from harness.flaky import majority_index, output_digest
 
         for _ in range(3):  # a concurrent writer took the same indices: read again, append
             try:
@@ -267,9 +265,7 @@ class RunRecordQueries(Sessions):
                     ]
                     every = stored + added
                     evaluation.reruns = every
-                    chosen = majority_index(
-                        [RunVerdict(row.status, tuple(row.failing)) for row in every]
-                    )
+                    chosen = majority_index([_row_verdict(row) for row in every])
                     if chosen == start + outcome_run:
                         if not new:
                             _take_verdict(evaluation, verdict)
@@ -338,6 +334,12 @@ class RunRecordQueries(Sessions):
                 )
                 linked.append(LinkedAttempt(task_id, evaluation.status.resolved, dollars))
         return linked
+
+
+def _row_verdict(row: EvaluationRerunRecord) -> RunVerdict:
+    from harness.flaky import RunVerdict  # harness.flaky imports this package
+
+    return RunVerdict(row.status, tuple(row.failing))
 
 
 def _failing(tests: Sequence[TestResultRecord]) -> tuple[str, ...]:
