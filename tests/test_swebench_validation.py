@@ -65,6 +65,41 @@ def test_a_task_is_valid_when_gold_always_resolves_and_empty_never_does():
     assert not broken.valid and broken.reason == "environment: build step exited 1"
 
 
+def test_flaky_gold_is_valid_by_a_majority_of_runs_and_empty_never_by_chance():
+    def runs(gold: list[bool], empty: list[bool]) -> list[RunSummary]:
+        return [
+            *(run("gold", EvalStatus.RESOLVED if ok else EvalStatus.UNRESOLVED,
+                  f="PASSED" if ok else "FAILED", p="PASSED") for ok in gold),
+            *(run("empty", EvalStatus.RESOLVED if ok else EvalStatus.UNRESOLVED,
+                  f="PASSED" if ok else "FAILED", p="PASSED") for ok in empty),
+        ]
+
+    two_of_three = ValidationResult("a", "spec", True, runs([True, False, True], [False] * 3))
+    assert two_of_three.valid and two_of_three.gold_by_majority
+    assert two_of_three.flaky_tests == ["f"]
+    assert two_of_three.reason.startswith("valid by majority: gold resolves in 2/3 runs")
+
+    one_of_three = ValidationResult("b", "spec", True, runs([False, True, False], [False] * 3))
+    assert not one_of_three.valid
+    assert one_of_three.reason.startswith("gold unresolved in 2/3 runs")
+
+    tie = ValidationResult("c", "spec", True, runs([True, False], [False] * 2))
+    assert not tie.valid  # a tie is no majority, as with run --reruns
+
+    empty_once = ValidationResult("d", "spec", True, runs([True] * 3, [False, True, False]))
+    assert not empty_once.valid and "empty patch resolves in 1/3" in empty_once.reason
+
+    # Gold that failed without test statuses (a timeout) shows no flaky test: reruns would
+    # not be asked for, so no majority either.
+    timeouts = ValidationResult("e", "spec", True, [
+        run("gold", EvalStatus.RESOLVED, f="PASSED"),
+        RunSummary("gold", EvalStatus.TIMEOUT, 1.0, [], {}),
+        run("gold", EvalStatus.RESOLVED, f="PASSED"),
+        run("empty", EvalStatus.UNRESOLVED, f="FAILED"),
+    ])
+    assert not timeouts.valid and timeouts.flaky_tests == []
+
+
 def test_validations_are_stored_and_runs_leave_out_what_failed(tmp_path):
     store = Store(tmp_path / "v.db")
     valid, invalid, never = task("o__r-1"), task("o__r-2"), task("o__r-3")
