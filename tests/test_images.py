@@ -55,6 +55,8 @@ def setup(docker_client, tmp_path_factory):
     (repo / "toy.py").write_text("VALUE = 1\n")
     first = commit_all(repo, "first")
     (repo / "toy.py").write_text("VALUE = 2\n")
+    (repo / "tests").mkdir()
+    (repo / "tests" / "test_toy.py").write_text("def test_value():\n    pass\n")
     base = commit_all(repo, "base")
     (repo / "toy.py").write_text("VALUE = 3  # the fix\n")
     later = commit_all(repo, "later")
@@ -120,6 +122,27 @@ def test_instance_holds_testbed_at_base_only(docker_client, setup) -> None:
     )
     lines = run_in(docker_client, tag, script).splitlines()
     assert lines == [base, "no-later-commit", "0", "installed", "VALUE = 2", "0"]
+
+
+def test_instance_holds_bytecode_that_a_changed_module_never_hides(docker_client, setup) -> None:
+    """The pristine tree carries its modules' bytecode (so evaluations do not compile them
+    afresh), none of the test folders', and none that git shows; a module changed after the
+    build is compiled from its new source, never taken from the stale bytecode."""
+    _, base, _ = setup["shas"]
+    tag = setup["prepare"](toy_task("local__toy-1", base))
+    script = (
+        "cp -a /opt/testbed/. /tmp/tb && cd /tmp/tb && "
+        "ls __pycache__ | sed 's/cpython-[0-9]*/cpython-X/' && "
+        "(ls tests/__pycache__ 2>/dev/null || echo no-test-bytecode) && "
+        "git status --porcelain && echo clean && "
+        "python3 -v -c 'import toy' 2>&1 | grep -c 'code object from .*toy.cpython' && "
+        "echo 'VALUE = 7' > toy.py && python3 -v -c 'import toy; print(toy.VALUE)' 2>&1 | "
+        "grep -E 'bytecode is stale|^7$'"
+    )
+    lines = run_in(docker_client, tag, script).splitlines()
+    assert lines[:4] == ["toy.cpython-X.pyc", "no-test-bytecode", "clean", "1"], lines
+    assert any("bytecode is stale for 'toy'" in line for line in lines[4:]), lines
+    assert lines[-1] == "7"
 
 
 def test_concurrent_prepares_share_tiers(docker_client, setup) -> None:
