@@ -59,14 +59,16 @@ BUILD_STEP_TIMEOUT = 30 * 60
 # The bytecode of the repository's own modules, compiled once into the pristine tree. Sandboxes
 # write none (PYTHONDONTWRITEBYTECODE; and a reset removes what a run writes), so without it
 # every evaluation compiles every module its tests import afresh: half a second on pytest's
-# tree, more on sympy's. A module a candidate changes gets a new mtime, which makes its
-# bytecode stale, so Python compiles that one from its source; a reset restores both.
+# tree, more on sympy's. The bytecode is checked against a hash of its source on every import
+# (not the source's mtime, which a process can set), so a module a candidate changes is
+# always compiled from its new source; a reset restores both.
 # Test folders are left out: pytest rewrites test modules into a cache of its own, and the
 # test patch changes them anyway. Files this Python cannot compile are skipped.
 # `.git/info/exclude` keeps the bytecode out of `git status` and of every diff an agent makes.
 COMPILE_BYTECODE = (
     "py=$(command -v python || command -v python3) && "
-    "$py -m compileall -q -j 0 -x '/(tests?|testing)/' . > /dev/null 2>&1; "
+    "$py -m compileall -q -j 0 --invalidation-mode checked-hash -x '/(tests?|testing)/' . "
+    "> /dev/null 2>&1; "
     "if [ -d .git ]; then mkdir -p .git/info && "
     "printf '__pycache__/\\n*.py[co]\\n' >> .git/info/exclude; fi"
 )
