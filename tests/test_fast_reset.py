@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from harness.sandboxes import docker_sandbox
+from harness.sandboxes.base import TESTBED, SandboxError
 from harness.sandboxes.docker_sandbox import PRISTINE, DockerSandbox, SandboxLimits
-from harness.sandboxes.fast_reset import Entry, plan_restore
+from harness.sandboxes.fast_reset import Entry, list_command, parse_listing, plan_restore
 from tests.tiny_repo import build_tiny_task
 
 
@@ -46,9 +48,21 @@ def image(docker_client, tmp_path_factory):
     docker_client.images.remove(built.image, force=True)
 
 
+def listing_is_current(sandbox: DockerSandbox) -> bool:
+    """Whether the listing the sandbox keeps of its tree since the last reset (which the next
+    reset compares against) is what a full listing of the tree says now."""
+    now = parse_listing(sandbox.exec(list_command(TESTBED), timeout=60).stdout)
+    return now is not None and sandbox._clean == now
+
+
 @pytest.mark.docker
-@pytest.mark.parametrize("many", [False, True], ids=["path by path", "wholesale"])
-def test_reset_undoes_every_kind_of_change_exactly(docker_client, image, many):
+@pytest.mark.parametrize("how", ["deferred", "immediate", "wholesale"])
+def test_reset_undoes_every_kind_of_change_exactly(docker_client, image, how, monkeypatch):
+    """deferred: the restore rides ahead of the next command (the usual way); immediate: its
+    listing would be too long to ride along; wholesale: too many paths touched."""
+    many = how == "wholesale"
+    if how == "immediate":
+        monkeypatch.setattr(docker_sandbox, "MAX_DEFERRED_ENTRIES", 0)
     tamper = [
         # Same size, same mtime: only the change time tells.
         "python3 -c \"open('src/app.py','r+').write('X')\" && touch -d 2001-01-01 src/app.py",
@@ -63,16 +77,58 @@ def test_reset_undoes_every_kind_of_change_exactly(docker_client, image, many):
     with DockerSandbox.start(docker_client, image, SandboxLimits()) as sandbox:
         expected = sandbox.exec(FINGERPRINT.format(root=PRISTINE)).stdout
         assert sandbox.exec(FINGERPRINT.format(root="/testbed")).stdout == expected
+        status = sandbox.exec("git status --porcelain --ignored").stdout  # the image's bytecode
         for command in tamper:
             assert sandbox.exec(command).ok, command
         assert sandbox.exec(FINGERPRINT.format(root="/testbed")).stdout != expected
         sandbox.reset()
         assert sandbox.exec(FINGERPRINT.format(root="/testbed")).stdout == expected
+        assert listing_is_current(sandbox)
         # And again, from the listing the first reset left.
         assert sandbox.exec("echo again > src/app.py && rm -rf .git/refs").ok
         sandbox.reset()
         assert sandbox.exec(FINGERPRINT.format(root="/testbed")).stdout == expected
-        assert sandbox.exec("git status --porcelain --ignored").stdout == ""
+        assert listing_is_current(sandbox)  # (git status may rewrite the index: checked last)
+        assert sandbox.exec("git status --porcelain --ignored").stdout == status
+        assert sandbox.wholesale_resets == (1 if many else 0)
+
+
+@pytest.mark.docker
+def test_a_deferred_restore_keeps_the_command_whole(docker_client, image):
+    """The command that carries a restore gets its own stdin, folder, environment, exit code
+    and output cap, and reads the restored tree."""
+    with DockerSandbox.start(docker_client, image, SandboxLimits(output_cap=1000)) as sandbox:
+        pristine_app = sandbox.read_file("src/app.py")
+        assert sandbox.exec("echo changed > src/app.py").ok
+        sandbox.reset()
+        result = sandbox.exec('cat; pwd; echo "$MARK"; head -c 40 app.py; exit 3',
+                              workdir="/testbed/src", env={"MARK": "m"}, stdin="in\n")
+        assert result.exit_code == 3
+        assert result.stdout == "in\n/testbed/src\nm\n" + pristine_app.decode()[:40]
+        assert sandbox.exec("echo changed > src/app.py").ok
+        sandbox.reset()
+        capped = sandbox.exec("head -c 5000 /dev/zero")
+        assert capped.truncated and len(capped.stdout) == 1000
+        sandbox.reset()  # nothing changed: nothing to carry
+        assert sandbox.read_file("src/app.py") == pristine_app
+
+
+@pytest.mark.docker
+def test_a_failed_deferred_restore_is_a_sandbox_error_and_the_next_reset_copies_all(
+    docker_client, image, monkeypatch
+):
+    with DockerSandbox.start(docker_client, image, SandboxLimits()) as sandbox:
+        expected = sandbox.exec(FINGERPRINT.format(root=PRISTINE)).stdout
+        assert sandbox.exec("echo changed > src/app.py").ok
+        sandbox.reset()
+        monkeypatch.setattr(docker_sandbox, "deferred_restore",
+                            lambda *args: "echo disk full >&2; exit 1")
+        with pytest.raises(SandboxError, match="restoring the testbed failed: disk full"):
+            sandbox.exec("echo must not run > ran.txt")
+        monkeypatch.undo()
+        sandbox.reset()
+        assert sandbox.wholesale_resets == 1
+        assert sandbox.exec(FINGERPRINT.format(root="/testbed")).stdout == expected
 
 
 @pytest.mark.docker

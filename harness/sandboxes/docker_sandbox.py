@@ -2,7 +2,7 @@
 
 The container's root file system is read-only; the testbed and /tmp are size-bounded tmpfs
 mounts, so disk use is bounded too. The testbed is copied in from the image's pristine copy at
-/opt/testbed, which makes `reset` exact: wipe and copy again.
+/opt/testbed, and `reset` puts back from it exactly what changed (sandboxes.fast_reset).
 
 Commands run through `docker exec`, with their output read from the raw attach socket so that
 every read is bounded by a host-side deadline, not only by the in-container `timeout`.
@@ -26,11 +26,18 @@ from docker.models.containers import Container
 from harness.sandboxes.base import TESTBED, ExecResult, SandboxError, SandboxTimeout
 from harness.sandboxes.cpu import ContainerCpu, CpuSample, run_share
 from harness.sandboxes.fast_reset import (
+    MAX_DEFERRED_ENTRIES,
     MAX_PATHS,
+    RESTORED,
     Listing,
+    Plan,
+    deferred_restore,
     list_command,
+    merge_relisting,
     parse_listing,
+    parse_relisting,
     plan_restore,
+    relist_entries,
     restore_script,
 )
 from harness.sandboxes.owner import HOST_LABEL as OWNER_HOST_LABEL
@@ -44,6 +51,8 @@ _DROPPED_CAPS = ["NET_RAW", "NET_BIND_SERVICE", "MKNOD", "SYS_CHROOT", "AUDIT_WR
 _INTERNAL_TIMEOUT = 300.0
 _DOCKER_ERRORS = (docker.errors.DockerException, requests.RequestException, OSError)
 __all__ = ["OWNER_HOST_LABEL", "OWNER_PID_LABEL", "DockerSandbox", "SandboxLimits"]
+# Output room for a deferred restore's listing, ahead of the command's own capped output.
+_RESTORE_LISTING_ROOM = MAX_DEFERRED_ENTRIES * 4200
 
 # The container's PID 1: a shell that keeps one sleep going and reaps every orphan. Processes
 # of the namespace cannot signal their init, so a candidate that kills every process it can
@@ -160,6 +169,9 @@ class DockerSandbox:
         self._clean: Listing | None = None
         # Resets that copied the whole tree back (many paths touched, or a listing cut short).
         self.wholesale_resets = 0
+        # A reset's restore, with the listing it was planned from, carried by the next command
+        # (see fast_reset.deferred_restore): one round trip to the daemon per reset, not two.
+        self._pending: tuple[Plan, Listing] | None = None
 
     @classmethod
     def start(
@@ -285,6 +297,10 @@ class DockerSandbox:
         cap = self.limits.output_cap if cap is None else cap
         # Run-queue waits are sampled while the command runs: they tell starved from stuck.
         with self._busy, self._cpu.waits.watch():
+            pending, self._pending = self._pending, None
+            if pending is not None:
+                argv = ["sh", "-c", deferred_restore(pending[0], TESTBED, PRISTINE), "sh", *argv]
+            room = _RESTORE_LISTING_ROOM if pending is not None else 0
             started = time.monotonic()
             sock = None
             try:
@@ -298,7 +314,7 @@ class DockerSandbox:
                 sock = self._api.exec_start(exec_id, socket=True)
                 raw = getattr(sock, "_sock", sock)
                 deadline = started + timeout + self.limits.grace_seconds
-                streams, truncated = _pump(raw, stdin, deadline, cap)
+                streams, truncated = _pump(raw, stdin, deadline, cap + room)
                 code = self._exit_code(exec_id)
             except _HostDeadline:
                 self.close()
@@ -312,7 +328,29 @@ class DockerSandbox:
                 if sock is not None:
                     sock.close()
                 seconds = time.monotonic() - started
-        return _Raw(code, bytes(streams[0]), bytes(streams[1]), seconds, truncated)
+        stdout, stderr = bytes(streams[0]), bytes(streams[1])
+        if pending is not None:
+            stdout = self._take_restore_listing(pending, stdout, stderr)
+            truncated = truncated or len(stdout) > cap or len(stderr) > cap
+            stdout, stderr = stdout[:cap], stderr[:cap]
+        return _Raw(code, stdout, stderr, seconds, truncated)
+
+    def _take_restore_listing(self, pending: tuple[Plan, Listing], stdout: bytes,
+                              stderr: bytes) -> bytes:
+        """Takes the deferred restore's listing off the head of `stdout` into the clean
+        listing; returns the command's own output. Raises SandboxError when the restore
+        failed (the command did not run); the next reset then copies the whole tree."""
+        plan, before = pending
+        head, marker, rest = stdout.partition(RESTORED.encode())
+        relisted = parse_relisting(head.decode(errors="replace")) if marker else None
+        if relisted is None:
+            self._clean = None
+            error = stderr.decode(errors="replace").strip()[-500:]
+            raise SandboxError(
+                f"sandbox {self._container.short_id}: restoring the testbed failed: {error}"
+            )
+        self._clean = merge_relisting(before, plan, relisted)
+        return rest
 
     def _exit_code(self, exec_id: str) -> int:
         # The stream can end a moment before the daemon records the exit code.
@@ -452,12 +490,14 @@ class DockerSandbox:
         if now is not None and self._clean is not None and self._pristine is not None:
             plan = plan_restore(now, self._clean, self._pristine, self.restore_limit)
         if plan is not None:
-            if not plan.empty:
+            if plan.empty:
+                self._clean = now
+            elif relist_entries(plan, self._pristine) <= MAX_DEFERRED_ENTRIES:
+                self._pending = (plan, now)
+            else:
                 script = f"{restore_script(plan, TESTBED, PRISTINE)}\n{list_command(TESTBED)}\n"
                 # On stdin: as one argument, thousands of paths pass the kernel's 128 KiB cap.
                 self._clean = parse_listing(self._checked("exec sh -s", stdin=script.encode()))
-            else:
-                self._clean = now
             return
         self.wholesale_resets += 1
         wipe = " ".join(f"{d}/* {d}/.[!.]* {d}/..?*" for d in (TESTBED, "/tmp"))

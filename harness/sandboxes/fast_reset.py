@@ -6,6 +6,10 @@ after the last reset: for every path its inode, change time, size, type and mode
 sandbox lists the testbed again; a path whose entry differs was touched, and only those are
 restored from the pristine copy (or removed, when the pristine tree lacks them).
 
+The restore itself travels ahead of the next command, in the same `docker exec` (see
+`deferred_restore`): a reset then costs one round trip to the daemon instead of two, and only
+the paths it rewrote are listed again, not the whole tree.
+
 Why this is exact: a file's change time (ctime) is set by the kernel on every write, rename,
 chmod or link, and no process can set it back without the right to change the clock, which a
 sandbox never has. The listing lives on the host, out of the candidate's reach, and the
@@ -126,8 +130,10 @@ def restore_script(plan: Plan, testbed: str, pristine: str) -> str:
         return "printf '%s\\0' " + " ".join(shlex.quote(item or ".") for item in items)
 
     def tar_pipe(items: list[str], *options: str) -> str:
+        # Options such as --no-recursion are positional in GNU tar: they bind the names
+        # after them, so they come before -T (after it, every folder went in whole).
         extra = " ".join(options)
-        return (f"{paths(items)} | tar -C {shlex.quote(pristine)} --null -T - {extra} -cf - | "
+        return (f"{paths(items)} | tar -C {shlex.quote(pristine)} --null {extra} -T - -cf - | "
                 f"tar -C {shlex.quote(testbed)} -xpf -")
 
     lines = ["set -e"]
@@ -140,3 +146,74 @@ def restore_script(plan: Plan, testbed: str, pristine: str) -> str:
     if plan.directories:
         lines.append(tar_pipe(plan.directories, "--no-recursion"))
     return "\n".join(lines)
+
+
+# A deferred restore whose listing would pass this many entries runs on its own instead (its
+# listing then needs no room in the next command's output).
+MAX_DEFERRED_ENTRIES = 2000
+# The marker between a deferred restore's listing and the output of the command it precedes.
+RESTORED = "--harness-restored--"
+_RELIST_FORMAT = LIST_FORMAT.replace("%P", "%p")  # paths as given: ./a/b, or . for the top
+
+
+def relist_entries(plan: Plan, pristine: Listing) -> int:
+    """How many entries `relist_command(plan)` prints: every copied path with what the
+    pristine tree holds under it, and the folders whose times were put back."""
+    folders = [path for path in plan.copy if pristine.get(path, _MISSING).kind == "d"]
+    inside = sum(1 for path in pristine
+                 if any(path != folder and _under(path, folder) for folder in folders))
+    return len(plan.copy) + len(plan.directories) + inside
+
+
+def relist_command(plan: Plan, testbed: str) -> str:
+    """Lists, in `list_command`'s records, what a restore of `plan` rewrote, then END. Paths
+    untouched by the restore keep the entries they had, so this and the listing taken before
+    the restore give the whole tree (`merge_relisting`)."""
+    def paths(items: list[str]) -> str:
+        return " ".join(shlex.quote(f"./{item}" if item else ".") for item in items)
+
+    form = shlex.quote(_RELIST_FORMAT)
+    finds = []
+    if plan.copy:
+        finds.append(f"/usr/bin/find {paths(plan.copy)} -xdev -printf {form}")
+    if plan.directories:
+        finds.append(f"/usr/bin/find {paths(plan.directories)} -maxdepth 0 -printf {form}")
+    return f"cd {shlex.quote(testbed)} && {' && '.join(finds or ['true'])} && printf '%s' {END}"
+
+
+def parse_relisting(text: str) -> Listing | None:
+    """What `relist_command` printed, keyed as `parse_listing` keys; None when incomplete."""
+    listing = parse_listing(text)
+    if listing is None:
+        return None
+    return {("" if path == "." else path.removeprefix("./")): entry
+            for path, entry in listing.items()}
+
+
+def merge_relisting(before: Listing, plan: Plan, relisted: Listing) -> Listing:
+    """The testbed's listing after the restore of `plan`: `before` (taken just ahead of the
+    restore) without what the restore removed or replaced, plus what it rewrote."""
+    replaced = set(plan.remove) | set(plan.copy)
+
+    def replaced_or_under(path: str) -> bool:
+        while True:
+            if path in replaced:
+                return True
+            if not path:
+                return False
+            path = path.rpartition("/")[0]
+
+    merged = {path: entry for path, entry in before.items() if not replaced_or_under(path)}
+    merged.update(relisted)
+    return merged
+
+
+def deferred_restore(plan: Plan, testbed: str, pristine: str) -> str:
+    """A shell prefix that restores `plan`, lists what it rewrote, prints RESTORED, and then
+    runs its arguments (`sh -c PREFIX sh CMD ...`) in the same process, with the stdin, working
+    folder and environment they were given. It exits non-zero, printing no RESTORED, when the
+    restore fails. No command of the sandbox's user has run since the reset ended every process:
+    what the listing says cannot have been forged. Both run in subshells: the command starts
+    in the folder it was given."""
+    return (f"( {restore_script(plan, testbed, pristine)}\n) && "
+            f"( {relist_command(plan, testbed)} ) && printf '%s' {RESTORED} && exec \"$@\"")
