@@ -8,7 +8,8 @@ of the measures rotates every round, so the host's load weighs on all alike):
   to the pristine tree does when the pristine tree holds none);
 - harness: the harness's evaluation (reset, apply, restore tests, test patch, tests, grade);
 - fresh: a new container per candidate, as the official harness does (start, evaluate, remove);
-- reset: the sandbox's reset alone, after an evaluation changed the tree;
+- reset: the sandbox's reset, after an evaluation changed the tree, with the no-op command
+  that carries its restore;
 - fail fast vs full on a failing candidate (the base commit plus a harmless file).
 
     python benchmarks/eval_overhead.py --rounds 3
@@ -91,7 +92,8 @@ def measure_task(task, factory, rounds: int) -> dict[str, list[float]]:
 
     def reset() -> None:
         evaluate(task, HARMLESS, sandbox, setup)
-        timed("reset", sandbox.reset)
+        # The restore rides ahead of the next command: a no-op carries it here.
+        timed("reset", lambda: (sandbox.reset(), sandbox.exec("true")))
 
     def wholesale_reset() -> None:
         """The reset before this change: wipe the testbed and copy the pristine tree back."""
