@@ -97,3 +97,22 @@ def test_a_stopped_validate_removes_its_sandboxes_and_resumes(docker_client, tmp
     assert all(STAMPED.match(line) for line in written)
     assert stored(tmp_path) == (len(INSTANCES) * 4, len(INSTANCES))
     assert "all: 4 of 4 valid" in out
+
+
+def test_more_repeats_extend_a_stored_validation(tmp_path):
+    """`--repeats 3` after a validation with 2 makes the third evaluations only; the same
+    command again finds everything done."""
+    first = validate(tmp_path, "--repeats", "2", "--max-sandboxes", "2")
+    first.communicate(timeout=600)
+    assert first.returncode == 0
+    more = validate(tmp_path, "--repeats", "3", "--max-sandboxes", "2")
+    _, err = more.communicate(timeout=600)
+    assert more.returncode == 0, err[-2000:]
+    made = [line for line in re.split(r"[\r\n]", err)
+            if re.search(r"demo__\S+: (gold|empty) \d/3 (resolved|unresolved)", line)]
+    assert len(made) == len(INSTANCES) * 2 and all(" 3/3 " in line for line in made), made
+    assert stored(tmp_path) == (len(INSTANCES) * 6, len(INSTANCES))
+    again = validate(tmp_path, "--repeats", "3")
+    _, err = again.communicate(timeout=600)
+    assert again.returncode == 0 and "4 task(s) already validated" in err
+    assert stored(tmp_path) == (len(INSTANCES) * 6, len(INSTANCES))

@@ -150,10 +150,15 @@ def command_validate(args: argparse.Namespace) -> int:
     tasks = load_dataset_from_args(args)
     store = Store(args.db)
     try:
-        done = {} if args.force else stored_validations(store, tasks)
+        # A validation made with fewer repeats is extended: its stored evaluations count.
+        done = {} if args.force else {
+            instance_id: record for instance_id, record in stored_validations(store, tasks).items()
+            if record.repeats >= args.repeats
+        }
         todo = [task for task in tasks if task.instance_id not in done]
         if done:
-            eprint(f"{len(done)} task(s) already validated (--force redoes them)")
+            eprint(f"{len(done)} task(s) already validated with {args.repeats} or more repeats "
+                   "(--force redoes them)")
         from harness.cli import docker_options
         from harness.sandboxes.factory import HostRequirementError, docker_sandboxes
 
