@@ -1,11 +1,11 @@
 """Validation of tasks: can this harness host and grade each one?
 
 For every task: build its environment, evaluate the gold patch and the empty patch `repeats`
-times each, and record whether the environment built, whether gold resolves (every time, or by
-a majority of runs where tests are flaky: what `run --reruns` keeps), whether the empty patch
-never does, and which listed tests changed status between identical runs (flaky). A task is
-valid when all three hold. `run` and `report` leave invalid tasks out unless
-asked not to, saying how many and why.
+times each, and record whether the environment built, whether gold resolves (every time, or,
+where tests are flaky, in a majority of runs beyond chance: what `run --reruns` keeps, and
+which takes 8 or more runs to show), whether the empty patch never does, and which listed
+tests changed status between identical runs (flaky). A task is valid when all three hold.
+`run` and `report` leave invalid tasks out unless asked not to, saying how many and why.
 
 Results live in the store's database (table `validations`, declared here on the store's Base),
 keyed by (instance id, task content hash, environment spec): a changed task or spec is
@@ -14,6 +14,7 @@ validated afresh.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -57,14 +58,18 @@ class ValidationResult:
 
     @property
     def gold_resolves(self) -> bool:
-        """Gold resolves in every run; or, on a task with flaky tests, in more than half of
-        them: the verdict `run --reruns N` keeps there (the paper's majority of reruns).
+        """Gold resolves in every run; or, on a task with flaky tests, in clearly more than
+        half of them (`beyond_chance`): then the majority verdict that `run --reruns N` keeps
+        there (the paper's majority of reruns) resolves a correct fix. A gold patch that
+        resolves about half the time gives a coin's verdict, however many reruns are taken.
         The empty patch gets no such allowance (see `empty_unresolved`)."""
         gold = self._of("gold")
         resolved = sum(run.status is EvalStatus.RESOLVED for run in gold)
         if not gold:
             return False
-        return resolved == len(gold) or (bool(self.flaky_tests) and 2 * resolved > len(gold))
+        return resolved == len(gold) or (
+            bool(self.flaky_tests) and beyond_chance(resolved, len(gold))
+        )
 
     @property
     def gold_by_majority(self) -> bool:
@@ -120,6 +125,18 @@ class ValidationResult:
             return (f"valid by majority: gold resolves in {resolved}/{len(gold)} runs "
                     f"(flaky: {', '.join(self.flaky_tests[:5])}); grade it with run --reruns")
         return "; ".join(problems)
+
+
+# How unlikely `beyond_chance` asks a resolve count to be for a patch that resolves half the time.
+MAJORITY_SIGNIFICANCE = 0.05
+
+
+def beyond_chance(resolved: int, runs: int) -> bool:
+    """Whether `resolved` of `runs` is more than a coin would give, at MAJORITY_SIGNIFICANCE
+    (one-sided binomial test against one half): 8 of 9 is, 6 of 9 is not (p = 0.25), 9 of 11
+    is (p = 0.03)."""
+    tail = sum(math.comb(runs, count) for count in range(resolved, runs + 1)) / 2**runs
+    return tail <= MAJORITY_SIGNIFICANCE
 
 
 def summarize_run(patch: str, outcome: EvaluationOutcome) -> RunSummary:

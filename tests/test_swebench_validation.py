@@ -19,6 +19,7 @@ from harness.tasks import Task, task_from_row
 from harness.validation import (
     RunSummary,
     ValidationResult,
+    beyond_chance,
     save_validation,
     select_validated,
     stored_validations,
@@ -74,27 +75,29 @@ def test_flaky_gold_is_valid_by_a_majority_of_runs_and_empty_never_by_chance():
                   f="PASSED" if ok else "FAILED", p="PASSED") for ok in empty),
         ]
 
-    two_of_three = ValidationResult("a", "spec", True, runs([True, False, True], [False] * 3))
-    assert two_of_three.valid and two_of_three.gold_by_majority
-    assert two_of_three.flaky_tests == ["f"]
-    assert two_of_three.reason.startswith("valid by majority: gold resolves in 2/3 runs")
+    eight_of_nine = ValidationResult("a", "spec", True, runs([True] * 4 + [False] + [True] * 4,
+                                                            [False] * 9))
+    assert eight_of_nine.valid and eight_of_nine.gold_by_majority
+    assert eight_of_nine.flaky_tests == ["f"]
+    assert eight_of_nine.reason.startswith("valid by majority: gold resolves in 8/9 runs")
 
-    one_of_three = ValidationResult("b", "spec", True, runs([False, True, False], [False] * 3))
-    assert not one_of_three.valid
-    assert one_of_three.reason.startswith("gold unresolved in 2/3 runs")
-
-    tie = ValidationResult("c", "spec", True, runs([True, False], [False] * 2))
-    assert not tie.valid  # a tie is no majority, as with run --reruns
+    # A majority a coin gives as often (sympy 13146 here: 6 of 9) is no majority.
+    six_of_nine = ValidationResult("b", "spec", True, runs([True, False, True] * 3, [False] * 9))
+    assert not six_of_nine.valid
+    assert six_of_nine.reason.startswith("gold unresolved in 3/9 runs")
+    assert not ValidationResult("c", "spec", True, runs([True, True, False], [False] * 3)).valid
+    assert not ValidationResult("c", "spec", True, runs([True, False], [False] * 2)).valid
+    assert [beyond_chance(count, 11) for count in (8, 9)] == [False, True]
 
     empty_once = ValidationResult("d", "spec", True, runs([True] * 3, [False, True, False]))
     assert not empty_once.valid and "empty patch resolves in 1/3" in empty_once.reason
+    assert ValidationResult("d", "spec", True, runs([True] * 3, [False] * 3)).valid
 
     # Gold that failed without test statuses (a timeout) shows no flaky test: reruns would
     # not be asked for, so no majority either.
     timeouts = ValidationResult("e", "spec", True, [
-        run("gold", EvalStatus.RESOLVED, f="PASSED"),
+        *[run("gold", EvalStatus.RESOLVED, f="PASSED")] * 8,
         RunSummary("gold", EvalStatus.TIMEOUT, 1.0, [], {}),
-        run("gold", EvalStatus.RESOLVED, f="PASSED"),
         run("empty", EvalStatus.UNRESOLVED, f="FAILED"),
     ])
     assert not timeouts.valid and timeouts.flaky_tests == []
