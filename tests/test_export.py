@@ -164,3 +164,25 @@ def test_oracle_selection_is_refused_and_writes_nothing(db, tmp_path, capsys, na
     error = capsys.readouterr().err
     assert "hidden" in error and "test outcome" in error
     assert not out.exists()
+
+
+def test_a_patch_decided_by_fail_fast_stage_one_is_said_so(db, tmp_path, capsys):
+    """Its log holds the FAIL_TO_PASS run alone: the package's README and the command say so."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(db if "://" in db else f"sqlite:///{db}")
+    with engine.begin() as connection:
+        # Say fail fast decided every unresolved verdict (the vote picks one for alpha).
+        connection.execute(text(
+            "update evaluations set decided_by_stage = 1 where status = 'UNRESOLVED'"
+        ))
+    engine.dispose()
+    out = tmp_path / "pkg"
+    assert run_cli(["export", "run1", "--select", "vote", "--out", str(out), "--db", db]) == 0
+    printed = capsys.readouterr().out
+    readme = (out / "README.md").read_text()
+    unresolved = sorted(json.loads((out / "results" / "results.json").read_text())["resolved"])
+    assert "decided by fail fast's stage 1" in printed
+    line = next(line for line in readme.splitlines() if line.startswith("- fail fast:"))
+    assert "org__alpha-1" in line and "org__delta-4" in line
+    assert not any(instance in line for instance in unresolved)  # resolved ones ran in full

@@ -235,6 +235,10 @@ def command_export(args: argparse.Namespace) -> int:
         f"{len(result.resolved)} resolved by the harness's evaluation, "
         f"{len(result.no_generation)} without a patch"
     )
+    if result.stage_one:
+        print(f"{len(result.stage_one)} unresolved instance(s) were decided by fail fast's "
+              "stage 1: their logs hold the FAIL_TO_PASS run alone (the package's README lists "
+              "them)")
     print(f"submit with: sb-cli submit swe-bench_lite test --predictions_path {out}/preds.json")
     print("submission checklist items this tool cannot check (see README.md in the package):")
     for item in result.checklist:

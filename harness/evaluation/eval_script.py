@@ -117,7 +117,7 @@ else
   applied=none
 fi
 echo "apply-method: $applied" >&2
-find . -path ./.git -prune -o \( -name '*.rej' -o -name '*.orig' \) -print | xargs -r rm -f
+find . -path ./.git -prune -o \\( -name '*.rej' -o -name '*.orig' \\) -print | xargs -r rm -f
 {restore_lines}
 if ! git apply --verbose {WORK}/test.diff >&2; then
   echo "test patch did not apply" >&2; exit {EXIT_TEST_PATCH_FAILED}

@@ -59,6 +59,9 @@ class ExportResult:
     no_logs: list[str]
     checklist: list[str] = field(default_factory=list)  # items this tool cannot check
     suspicious: dict[str, str] = field(default_factory=dict)  # exported anyway, when allowed
+    # Instances whose chosen patch was decided by fail fast's stage 1: their logs hold the
+    # FAIL_TO_PASS run alone (a FAIL_TO_PASS test failed there, so no full run was needed).
+    stage_one: list[str] = field(default_factory=list)
 
 
 def official_report(
@@ -124,7 +127,7 @@ def export_run(
     (out / "trajs").mkdir(parents=True, exist_ok=True)
     (out / "logs").mkdir(exist_ok=True)
     (out / "results").mkdir(exist_ok=True)
-    predictions, resolved, no_generation, no_logs = [], [], [], []
+    predictions, resolved, no_generation, no_logs, stage_one = [], [], [], [], []
     statuses: dict[str, EvalStatus] = {}
     models: set[str] = set()
     stored = store.exported_attempts(
@@ -161,6 +164,8 @@ def export_run(
         report = official_report(instance_id, patch, evaluation.status, tests)
         (logs / "report.json").write_text(json.dumps(report, indent=4))
         statuses[instance_id] = evaluation.status
+        if evaluation.decided_by_stage == 1:
+            stage_one.append(instance_id)
         if evaluation.status is EvalStatus.RESOLVED:
             resolved.append(instance_id)
 
@@ -200,9 +205,11 @@ def export_run(
     (out / summary_name).write_text(json.dumps(summary, indent=4))
     (out / "metadata.yaml").write_text(yaml.safe_dump(metadata, sort_keys=False))
     checklist = _checklist(k, method)
-    (out / "README.md").write_text(_readme(run, method, k, len(predictions), resolved, checklist))
+    (out / "README.md").write_text(
+        _readme(run, method, k, len(predictions), resolved, checklist, stage_one)
+    )
     return ExportResult(
-        out, len(predictions), resolved, no_generation, no_logs, checklist, flagged
+        out, len(predictions), resolved, no_generation, no_logs, checklist, flagged, stage_one
     )
 
 
@@ -287,7 +294,7 @@ def _checklist(k: int, method: str) -> list[str]:
     return items + list(UNCHECKABLE)
 
 
-def _readme(run, method, k, count, resolved, checklist) -> str:
+def _readme(run, method, k, count, resolved, checklist, stage_one) -> str:
     rate = 100 * len(resolved) / count if count else 0.0
     lines = [
         f"# {run.name}",
@@ -299,6 +306,14 @@ def _readme(run, method, k, count, resolved, checklist) -> str:
         f"- selection: `{method}` (one patch per task, chosen without the hidden tests)",
         f"- resolved: {len(resolved)} of {count} instances ({rate:.1f}%) by the harness's own "
         "evaluation; the organisers' evaluation is authoritative",
+    ]
+    if stage_one:
+        lines.append(
+            f"- fail fast: the logs of {len(stage_one)} unresolved instance(s) hold only the "
+            "run of their FAIL_TO_PASS tests, where one failed, so the full test command was "
+            f"not run: {', '.join(stage_one)}"
+        )
+    lines += [
         "",
         "## Submission checklist (to fill in by hand)",
         "",
