@@ -91,6 +91,12 @@ class _Progress:
         with self.lock:
             self.bar.update(count)
 
+    def expect(self, count: int) -> None:
+        """More evaluations than first counted (a flaky task's extra repeats)."""
+        with self.lock:
+            self.bar.total += count
+            self.bar.refresh()
+
     def write(self, message: str) -> None:
         with self.lock:
             # Beside the bar, on stderr: stdout carries only the table.
@@ -100,14 +106,22 @@ class _Progress:
         self.bar.close()
 
 
+def _plan(repeats: int) -> list[tuple[int, str]]:
+    """The evaluations of a task validated `repeats` times: (repeat, patch name)."""
+    return [(repeat, patch) for repeat in range(repeats) for patch in PATCHES]
+
+
 class ValidationPool:
     def __init__(
         self, store: Store, sandboxes: ValidationSandboxes, repeats: int, max_sandboxes: int,
-        starved_retry_wait: float = 60.0,
+        starved_retry_wait: float = 60.0, flaky_repeats: int = 0,
     ) -> None:
         self.store = store
         self.sandboxes = sandboxes
         self.repeats = repeats
+        # A task whose first `repeats` show flaky tests gets this many in all (0: no more),
+        # enough for `ValidationResult.gold_resolves` to tell a majority from a coin.
+        self.flaky_repeats = flaky_repeats
         self.max_sandboxes = max(1, max_sandboxes)
         self.starved_retry_wait = starved_retry_wait
         self.stop = threading.Event()
@@ -202,8 +216,9 @@ class ValidationPool:
         progress = self.progress
         assert progress is not None
         spec_name, setup = self.sandboxes.setup(task)
-        done = self._stored_runs(task, spec_name)
-        plan = [(repeat, patch) for repeat in range(self.repeats) for patch in PATCHES]
+        done = self._stored_runs(task, spec_name, max(self.repeats, self.flaky_repeats))
+        repeats = self.repeats
+        plan = _plan(repeats)
         todo = [key for key in plan if key not in done]
         progress.advance(len(plan) - len(todo))
         slots = self.sandboxes.host_slots
@@ -219,36 +234,47 @@ class ValidationPool:
                 short = " ".join(lines[:1] + lines[-3:])[:600]
                 result = ValidationResult(task.instance_id, spec_name, False, env_error=short,
                                           seconds=time.monotonic() - started)
-                save_validation(self.store, task, result, self.repeats)
+                save_validation(self.store, task, result, repeats)
                 progress.advance(len(todo))
                 progress.idle(task.instance_id)
                 progress.write(f"{task.instance_id}: NOT valid: {result.reason[:200]}")
                 return None
             sandbox: Sandbox | None = None
             try:
-                for repeat, patch_name in todo:
-                    if self.stop.is_set():
-                        return "stopped"
-                    progress.doing(task.instance_id, f"{patch_name} {repeat + 1}/{self.repeats}")
-                    patch = task.patch if patch_name == "gold" else ""
-                    sandbox, evaluated = self._evaluate(task, patch, image, setup, sandbox)
-                    if evaluated is None or self.stop.is_set():
-                        return "stopped" if self.stop.is_set() else "infrastructure errors"
-                    summary = summarize_run(patch_name, evaluated)
-                    self._store_run(task, spec_name, repeat, summary, evaluated)
-                    done[(repeat, patch_name)] = summary
-                    progress.advance()
-                    progress.write(f"{task.instance_id}: {patch_name} {repeat + 1}/"
-                                   f"{self.repeats} {summary.status.value} "
-                                   f"({summary.seconds:.0f} s)")
+                while True:
+                    for repeat, patch_name in todo:
+                        if self.stop.is_set():
+                            return "stopped"
+                        progress.doing(task.instance_id, f"{patch_name} {repeat + 1}/{repeats}")
+                        patch = task.patch if patch_name == "gold" else ""
+                        sandbox, evaluated = self._evaluate(task, patch, image, setup, sandbox)
+                        if evaluated is None or self.stop.is_set():
+                            return "stopped" if self.stop.is_set() else "infrastructure errors"
+                        summary = summarize_run(patch_name, evaluated)
+                        self._store_run(task, spec_name, repeat, summary, evaluated)
+                        done[(repeat, patch_name)] = summary
+                        progress.advance()
+                        progress.write(f"{task.instance_id}: {patch_name} {repeat + 1}/"
+                                       f"{repeats} {summary.status.value} "
+                                       f"({summary.seconds:.0f} s)")
+                    result = ValidationResult(task.instance_id, spec_name, True,
+                                              runs=[done[key] for key in plan],
+                                              seconds=sum(done[key].seconds for key in plan))
+                    if not result.flaky_tests or repeats >= self.flaky_repeats:
+                        break
+                    flaky = ", ".join(result.flaky_tests[:3])
+                    progress.write(f"{task.instance_id}: flaky ({flaky}): "
+                                   f"{self.flaky_repeats} repeats in all")
+                    repeats = self.flaky_repeats
+                    plan = _plan(repeats)
+                    todo = [key for key in plan if key not in done]
+                    progress.expect(len(plan) - len(result.runs))
+                    progress.advance(len(plan) - len(result.runs) - len(todo))
             finally:
                 progress.idle(task.instance_id)
                 if sandbox is not None:
                     self._close(sandbox)
-        result = ValidationResult(task.instance_id, spec_name, True,
-                                  runs=[done[key] for key in plan],
-                                  seconds=sum(done[key].seconds for key in plan))
-        save_validation(self.store, task, result, self.repeats)
+        save_validation(self.store, task, result, repeats)
         verdict = "valid" if result.valid else f"NOT valid: {result.reason[:200]}"
         progress.write(f"{task.instance_id}: {verdict}")
         return None
@@ -301,7 +327,9 @@ class ValidationPool:
 
     # --- the store ------------------------------------------------------------------------
 
-    def _stored_runs(self, task: Task, spec: str) -> dict[tuple[int, str], RunSummary]:
+    def _stored_runs(
+        self, task: Task, spec: str, repeats: int
+    ) -> dict[tuple[int, str], RunSummary]:
         with self.store.reading() as session:
             rows = session.scalars(select(ValidationRunRecord).where(
                 ValidationRunRecord.instance_id == task.instance_id,
@@ -311,7 +339,7 @@ class ValidationPool:
         return {
             (row.repeat, row.patch): RunSummary(row.patch, row.status, row.seconds,
                                                 list(row.against), dict(row.statuses))
-            for row in rows if row.repeat < self.repeats
+            for row in rows if row.repeat < repeats
         }
 
     def _store_run(self, task: Task, spec: str, repeat: int, summary: RunSummary,

@@ -404,3 +404,38 @@ def test_run_reruns_from_the_command_line(tmp_path, docker_client):
     assert report.returncode == 0, report.stderr
     notes = json.loads(report.stdout)["runs"][0]["notes"]
     assert any("1 evaluation(s) on flaky tasks were rerun" in note for note in notes), notes
+
+
+@pytest.mark.docker
+@pytest.mark.slow
+def test_validate_gives_a_flaky_task_more_repeats_and_a_majority_beyond_chance(
+    tmp_path, coin_factory, coin_tasks
+):
+    """`validate --repeats 2 --flaky-repeats 9`: the task whose coin changed gets 9 repeats,
+    and its gold resolving in 8 of them is valid by majority; the steady task stops at 2."""
+    from harness.validation import stored_validations
+    from harness.validation_pool import ValidationPool, ValidationSandboxes
+
+    factory, coins = coin_factory
+    flaky, steady = coin_tasks
+    # Evaluations alternate gold and empty; the empty patch fails whatever the coin says.
+    coins[flaky.instance_id].expect("pass", "pass", "fail", "pass", *["pass"] * 14)
+    coins[steady.instance_id].expect("pass", "pass", "pass", "pass")
+    store = Store(str(tmp_path / "v.db"))
+    try:
+        pool = ValidationPool(
+            store,
+            ValidationSandboxes(factory.prepare_image, factory.start,
+                                lambda task: ("demo", factory.test_setup(task))),
+            repeats=2, max_sandboxes=1, flaky_repeats=9,
+        )
+        outcome = pool.run(list(coin_tasks))
+        assert sorted(outcome.validated) == sorted(task.instance_id for task in coin_tasks)
+        assert (coins[flaky.instance_id].used, coins[steady.instance_id].used) == (18, 4)
+        records = stored_validations(store, coin_tasks)
+        record = records[flaky.instance_id]
+        assert (record.repeats, record.valid, record.flaky_tests) == (9, True, [COIN_TEST])
+        assert record.reason.startswith("valid by majority: gold resolves in 8/9 runs")
+        assert (records[steady.instance_id].repeats, records[steady.instance_id].valid) == (2, True)
+    finally:
+        store.close()
