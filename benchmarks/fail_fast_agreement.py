@@ -25,6 +25,7 @@ not decide (they cost stage 1 on top of the full run): say so beside the figure.
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import json
 import re
 import statistics
@@ -179,8 +180,11 @@ def read_rows(out: Path) -> list[dict]:
     return [json.loads(line) for line in out.read_text().splitlines() if line.strip()]
 
 
-def summarize(rows: list[dict], instances: set[str] | None) -> str:
-    rows = [row for row in rows if instances is None or row["instance_id"] in instances]
+def summarize(rows: list[dict], instances: list[str] | None) -> str:
+    """The summary of `rows`, of the instances that ids or globs in `instances` name (None:
+    all)."""
+    rows = [row for row in rows if instances is None
+            or any(fnmatch.fnmatchcase(row["instance_id"], pattern) for pattern in instances)]
     if not rows:
         return "no candidates evaluated"
     agree = [row for row in rows if row["full"]["resolved"] == row["fast"]["resolved"]]
@@ -237,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:
         args.repo, args.limit, args.split = None, None, None
         tasks = load_dataset_from_args(args)
         run(args, tasks, out)
-    print(summarize(read_rows(out), set(args.instances) if args.instances else None))
+    print(summarize(read_rows(out), args.instances))
     return 0
 
 
