@@ -4,8 +4,8 @@ For each task (a demo task, and a real instance when given), in interleaved roun
 of the measures rotates every round, so the host's load weighs on all alike):
 
 - bare: the test command alone, in a warm sandbox whose tree already holds the candidate;
-- bare, cold bytecode: the same after removing the tree's `__pycache__` folders (what a reset
-  to the pristine tree does when the pristine tree holds none);
+- bare, cold bytecode: the same after removing the tree's `__pycache__` folders (what every
+  evaluation paid before instance images carried their modules' bytecode);
 - harness: the harness's evaluation (reset, apply, restore tests, test patch, tests, grade);
 - fresh: a new container per candidate, as the official harness does (start, evaluate, remove);
 - reset: the sandbox's reset, after an evaluation changed the tree, with the no-op command
