@@ -242,21 +242,11 @@ class ValidationPool:
             sandbox: Sandbox | None = None
             try:
                 while True:
-                    for repeat, patch_name in todo:
-                        if self.stop.is_set():
-                            return "stopped"
-                        progress.doing(task.instance_id, f"{patch_name} {repeat + 1}/{repeats}")
-                        patch = task.patch if patch_name == "gold" else ""
-                        sandbox, evaluated = self._evaluate(task, patch, image, setup, sandbox)
-                        if evaluated is None or self.stop.is_set():
-                            return "stopped" if self.stop.is_set() else "infrastructure errors"
-                        summary = summarize_run(patch_name, evaluated)
-                        self._store_run(task, spec_name, repeat, summary, evaluated)
-                        done[(repeat, patch_name)] = summary
-                        progress.advance()
-                        progress.write(f"{task.instance_id}: {patch_name} {repeat + 1}/"
-                                       f"{repeats} {summary.status.value} "
-                                       f"({summary.seconds:.0f} s)")
+                    sandbox, unfinished = self._evaluate_all(
+                        task, spec_name, image, setup, todo, repeats, done, sandbox
+                    )
+                    if unfinished:
+                        return unfinished
                     result = ValidationResult(task.instance_id, spec_name, True,
                                               runs=[done[key] for key in plan],
                                               seconds=sum(done[key].seconds for key in plan))
@@ -278,6 +268,31 @@ class ValidationPool:
         verdict = "valid" if result.valid else f"NOT valid: {result.reason[:200]}"
         progress.write(f"{task.instance_id}: {verdict}")
         return None
+
+    def _evaluate_all(
+        self, task: Task, spec_name: str, image: str, setup: TestSetup,
+        todo: list[tuple[int, str]], repeats: int, done: dict[tuple[int, str], RunSummary],
+        sandbox: Sandbox | None,
+    ) -> tuple[Sandbox | None, str]:
+        """Makes and stores the evaluations `todo` (into `done` too); returns the sandbox to
+        reuse, and why the task is left unfinished ("" when every one was made)."""
+        progress = self.progress
+        assert progress is not None
+        for repeat, patch_name in todo:
+            if self.stop.is_set():
+                return sandbox, "stopped"
+            progress.doing(task.instance_id, f"{patch_name} {repeat + 1}/{repeats}")
+            patch = task.patch if patch_name == "gold" else ""
+            sandbox, evaluated = self._evaluate(task, patch, image, setup, sandbox)
+            if evaluated is None or self.stop.is_set():
+                return sandbox, "stopped" if self.stop.is_set() else "infrastructure errors"
+            summary = summarize_run(patch_name, evaluated)
+            self._store_run(task, spec_name, repeat, summary, evaluated)
+            done[(repeat, patch_name)] = summary
+            progress.advance()
+            progress.write(f"{task.instance_id}: {patch_name} {repeat + 1}/{repeats} "
+                           f"{summary.status.value} ({summary.seconds:.0f} s)")
+        return sandbox, ""
 
     def _evaluate(
         self, task: Task, patch: str, image: str, setup: TestSetup, sandbox: Sandbox | None
