@@ -56,6 +56,10 @@ class ValidationResult:
     def _of(self, patch: str) -> list[RunSummary]:
         return [run for run in self.runs if run.patch == patch]
 
+    def _resolved(self, patch: str) -> int:
+        """How many runs of `patch` resolved."""
+        return sum(run.status is EvalStatus.RESOLVED for run in self._of(patch))
+
     @property
     def gold_resolves(self) -> bool:
         """Gold resolves in every run; or, on a task with flaky tests, in clearly more than
@@ -63,19 +67,15 @@ class ValidationResult:
         there (the paper's majority of reruns) resolves a correct fix. A gold patch that
         resolves about half the time gives a coin's verdict, however many reruns are taken.
         The empty patch gets no such allowance (see `empty_unresolved`)."""
-        gold = self._of("gold")
-        resolved = sum(run.status is EvalStatus.RESOLVED for run in gold)
-        if not gold:
+        runs, resolved = len(self._of("gold")), self._resolved("gold")
+        if not runs:
             return False
-        return resolved == len(gold) or (
-            bool(self.flaky_tests) and beyond_chance(resolved, len(gold))
-        )
+        return resolved == runs or (bool(self.flaky_tests) and beyond_chance(resolved, runs))
 
     @property
     def gold_by_majority(self) -> bool:
         """Gold resolves by a majority of runs, not in all of them."""
-        gold = self._of("gold")
-        return self.gold_resolves and any(run.status is not EvalStatus.RESOLVED for run in gold)
+        return self.gold_resolves and self._resolved("gold") < len(self._of("gold"))
 
     @property
     def empty_unresolved(self) -> bool:
@@ -109,21 +109,19 @@ class ValidationResult:
         if not self.gold_resolves:
             bad = next(run for run in gold if run.status is not EvalStatus.RESOLVED)
             tests = ", ".join(bad.against[:5]) + (" ..." if len(bad.against) > 5 else "")
-            times = sum(run.status is not EvalStatus.RESOLVED for run in gold)
+            times = len(gold) - self._resolved("gold")
             problems.append(
                 f"gold {bad.status.value} in {times}/{len(gold)} runs"
                 + (f" (failing: {tests})" if tests else "")
             )
         if not self.empty_unresolved:
-            empty = self._of("empty")
-            times = sum(run.status is EvalStatus.RESOLVED for run in empty)
-            problems.append(f"empty patch resolves in {times}/{len(empty)} runs")
+            problems.append(f"empty patch resolves in {self._resolved('empty')}/"
+                            f"{len(self._of('empty'))} runs")
         if problems and self.flaky_tests:
             problems.append(f"flaky: {', '.join(self.flaky_tests[:5])}")
         if not problems and self.gold_by_majority:
-            resolved = sum(run.status is EvalStatus.RESOLVED for run in gold)
-            return (f"valid by majority: gold resolves in {resolved}/{len(gold)} runs "
-                    f"(flaky: {', '.join(self.flaky_tests[:5])}); grade it with run --reruns")
+            return (f"valid by majority: gold resolves in {self._resolved('gold')}/{len(gold)} "
+                    f"runs (flaky: {', '.join(self.flaky_tests[:5])}); grade it with run --reruns")
         return "; ".join(problems)
 
 

@@ -51,7 +51,8 @@ _DROPPED_CAPS = ["NET_RAW", "NET_BIND_SERVICE", "MKNOD", "SYS_CHROOT", "AUDIT_WR
 _INTERNAL_TIMEOUT = 300.0
 _DOCKER_ERRORS = (docker.errors.DockerException, requests.RequestException, OSError)
 __all__ = ["OWNER_HOST_LABEL", "OWNER_PID_LABEL", "DockerSandbox", "SandboxLimits"]
-# Output room for a deferred restore's listing, ahead of the command's own capped output.
+# Output room for a deferred restore's listing, ahead of the command's own capped output: per
+# entry, a path of up to 4,096 bytes and its fields.
 _RESTORE_LISTING_ROOM = MAX_DEFERRED_ENTRIES * 4200
 
 # The container's PID 1: a shell that keeps one sleep going and reaps every orphan. Processes
