@@ -38,6 +38,9 @@ class Reply:
     completion_tokens: int | None = None  # None: one token per 4 characters of each choice
     cached_tokens: int = 0
     headers: dict[str, str] = field(default_factory=dict)
+    # Tool calls every choice makes, in OpenAI's form ({id, type, function: {name, arguments}});
+    # with any, the finish reason is "tool_calls".
+    tool_calls: list[dict[str, Any]] = field(default_factory=list)
 
 
 def text_reply(*texts: str, **kwargs: Any) -> Reply:
@@ -246,11 +249,15 @@ class FakeOpenAI:
             if reply.prompt_tokens is not None
             else max(1, _prompt_chars(body) // 4)
         )
+        call_chars = sum(len(json.dumps(call)) for call in reply.tool_calls)
         completion_tokens = (
             reply.completion_tokens
             if reply.completion_tokens is not None
-            else sum(max(1, len(text) // 4) for text in texts)
+            else sum(max(1, (len(text) + call_chars) // 4) for text in texts)
         )
+        message: dict[str, Any] = {"role": "assistant"}
+        if reply.tool_calls:
+            message["tool_calls"] = reply.tool_calls
         return {
             "id": f"chatcmpl-{len(self.requests)}",
             "object": "chat.completion",
@@ -259,8 +266,8 @@ class FakeOpenAI:
             "choices": [
                 {
                     "index": index,
-                    "message": {"role": "assistant", "content": text},
-                    "finish_reason": "stop",
+                    "message": {**message, "content": text},
+                    "finish_reason": "tool_calls" if reply.tool_calls else "stop",
                 }
                 for index, text in enumerate(texts)
             ],
@@ -271,3 +278,60 @@ class FakeOpenAI:
                 "prompt_tokens_details": {"cached_tokens": reply.cached_tokens},
             },
         }
+
+
+# -- a mini-swe-agent conversation --------------------------------------------------------------
+
+SUBMIT_MARKER = "COMPLETE_TASK_AND_SUBMIT_FINAL_OUTPUT"
+
+
+def _patched_files(patch: str) -> list[str]:
+    return [line[len("+++ b/"):].strip() for line in patch.splitlines()
+            if line.startswith("+++ b/")]
+
+
+def mini_swe_commands(patch: str) -> list[tuple[str, str]]:
+    """(thought, command) per turn: look around, apply `patch`, write patch.txt as the
+    SWE-bench configuration asks, submit it with the exact submit command."""
+    files = " ".join(_patched_files(patch))
+    return [
+        ("THOUGHT: Let me look at the repository first.", "ls && git log --oneline -1"),
+        ("THOUGHT: I found the bug; applying the fix.",
+         f"cat > /tmp/fix.diff <<'FIX'\n{patch}FIX\ngit apply /tmp/fix.diff && git status --short"),
+        ("THOUGHT: Creating the patch file.", f"git diff -- {files} > patch.txt"),
+        ("THOUGHT: Submitting.", f"echo {SUBMIT_MARKER} && cat patch.txt"),
+    ]
+
+
+def mini_swe_conversation(
+    patches: dict[str, str], textbased: bool = False, completion_tokens: int | None = None,
+) -> Callable[[dict[str, Any]], Reply]:
+    """A responder that plays mini-swe-agent's side in its expected answer format: bash tool
+    calls (its SWE-bench configuration) or, with `textbased`, one ```mswea_bash_command block
+    per answer. `patches` maps a text of the task's problem statement to the gold change;
+    the turn is the number of assistant messages already in the conversation, so concurrent
+    conversations (k attempts at once) each get the whole script. Tool call ids depend on the
+    turn only: a rerun sends the same requests."""
+
+    def respond(body: dict[str, Any]) -> Reply:
+        messages = body.get("messages", [])
+        opening = " ".join(str(m.get("content") or "") for m in messages[:2])
+        patch = next((gold for key, gold in patches.items() if key in opening), None)
+        if patch is None:
+            return Reply(texts=["THOUGHT: I do not know this task."],
+                         tool_calls=[] if textbased else [_bash_call("call_x", "exit 1")])
+        turn = sum(1 for message in messages if message.get("role") == "assistant")
+        script = mini_swe_commands(patch)
+        thought, command = script[min(turn, len(script) - 1)]
+        if textbased:
+            return Reply(texts=[f"{thought}\n\n```mswea_bash_command\n{command}\n```"],
+                         completion_tokens=completion_tokens)
+        return Reply(texts=[thought], tool_calls=[_bash_call(f"call_{turn}", command)],
+                     completion_tokens=completion_tokens)
+
+    return respond
+
+
+def _bash_call(call_id: str, command: str) -> dict[str, Any]:
+    return {"id": call_id, "type": "function",
+            "function": {"name": "bash", "arguments": json.dumps({"command": command})}}

@@ -44,6 +44,10 @@ class AgentOptions:
     budget: Budget | None = None
     # Filled by the factory: things the user should read (skipped rows, price caveats).
     warnings: list[str] = field(default_factory=list)
+    # mini: KEY=VALUE overrides merged into its configuration (--agent-set), and whether a
+    # version of the package outside the tested range may run.
+    agent_overrides: list[str] = field(default_factory=list)
+    allow_untested_version: bool = False
 
 
 AgentFactory = Callable[[AgentOptions], Agent]
@@ -93,11 +97,23 @@ def _llm(default_definition: str) -> AgentFactory:
     return build
 
 
+def _mini(options: AgentOptions) -> Agent:
+    from harness.agents.mini.build import MiniBuildError, build_mini_agent
+
+    try:
+        agent = build_mini_agent(options)
+    except MiniBuildError as error:
+        raise AgentBuildError(str(error)) from None
+    options.warnings += agent.info.warnings
+    return agent
+
+
 BUILT_IN: dict[str, AgentFactory] = {
     "mutation": _mutation,
     "replay": _replay,
     "oneshot": _llm("oneshot"),
     "bash": _llm("bash"),
+    "mini": _mini,  # mini-swe-agent's own agent (pip install 'harness[mini]')
 }
 
 

@@ -49,6 +49,8 @@ def build_agent(
         cache=not args.no_cache,
         store=store,
         budget=budget,
+        agent_overrides=list(getattr(args, "agent_set", None) or []),
+        allow_untested_version=getattr(args, "allow_untested_agent_version", False),
     )
     try:
         agent = build_named(args.agent, options)
@@ -336,6 +338,14 @@ def parser() -> argparse.ArgumentParser:
         "or an import path module:factory of your own agent",
     )
     run.add_argument("--agent-config", help="agent definition YAML (default agents/<agent>.yaml)")
+    run.add_argument(
+        "--agent-set", action="append", metavar="KEY=VALUE",
+        help="mini: merge one key into its configuration, e.g. agent.step_limit=50 (repeatable)",
+    )
+    run.add_argument(
+        "--allow-untested-agent-version", action="store_true",
+        help="mini: run a mini-swe-agent version outside the tested range (recorded in the run)",
+    )
     llm = run.add_argument_group("LLM agents (oneshot, bash)")
     llm.add_argument("--model", help="any litellm model string, e.g. openai/gpt-4o-mini")
     llm.add_argument("--api-base", help="base URL of an OpenAI-compatible server")

@@ -25,6 +25,8 @@ class StoredResponse:
     cache_write_tokens: int
     dollars: float | None
     seconds: float
+    # Each choice's tool calls when the call offered tools (see Completion.tool_calls).
+    tool_calls: list[list[dict[str, Any]]] | None = None
 
 
 def cache_key(
@@ -39,6 +41,22 @@ def cache_key(
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+def _pack(response: StoredResponse) -> list[Any]:
+    """The texts column: plain strings, or for a call that offered tools one object per
+    choice holding its text and its tool calls (the column is JSON: no schema change)."""
+    if response.tool_calls is None:
+        return list(response.texts)
+    return [{"content": text, "tool_calls": calls}
+            for text, calls in zip(response.texts, response.tool_calls, strict=True)]
+
+
+def _unpack(column: list[Any]) -> tuple[list[str], list[list[dict[str, Any]]] | None]:
+    if not any(isinstance(item, dict) for item in column):
+        return [str(item) for item in column], None
+    return ([str(item.get("content") or "") for item in column],
+            [list(item.get("tool_calls") or []) for item in column])
+
+
 class ResponseCache:
     def __init__(self, store: Store) -> None:
         self.store = store
@@ -47,8 +65,9 @@ class ResponseCache:
         row = self.store.response(key)
         if row is None:
             return None
+        texts, tool_calls = _unpack(list(row.texts))
         return StoredResponse(
-            texts=list(row.texts),
+            texts=texts, tool_calls=tool_calls,
             finish_reasons=list(row.finish_reasons),
             input_tokens=row.input_tokens,
             output_tokens=row.output_tokens,
@@ -64,7 +83,7 @@ class ResponseCache:
     ) -> None:
         record = ModelResponseRecord(
             key=key, model=model, n=n, sample=sample, params=params,
-            texts=response.texts, finish_reasons=response.finish_reasons,
+            texts=_pack(response), finish_reasons=response.finish_reasons,
             input_tokens=response.input_tokens, output_tokens=response.output_tokens,
             cache_read_tokens=response.cache_read_tokens,
             cache_write_tokens=response.cache_write_tokens,

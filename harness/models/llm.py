@@ -91,6 +91,9 @@ class Completion:
     usage_estimated: bool = False
     # The call's row in the ledger of spend (None when no budget, hence no ledger, was given).
     call_id: int | None = None
+    # Each choice's tool calls in OpenAI's form ({id, type, function: {name, arguments}}),
+    # when the request offered tools (a `tools` model parameter); None otherwise.
+    tool_calls: list[list[dict[str, Any]]] | None = None
 
     @property
     def text(self) -> str:
@@ -172,6 +175,18 @@ def _usage_numbers(usage: Any) -> tuple[int, int, int, int]:
     cache_read = max(cache_read, int(getattr(usage, "cache_read_input_tokens", 0) or 0))
     cache_write = int(getattr(usage, "cache_creation_input_tokens", 0) or 0)
     return prompt, completion, cache_read, cache_write
+
+
+def _tool_calls(choice: Any) -> list[dict[str, Any]]:
+    """A choice's tool calls as plain data (what the response cache keeps)."""
+    calls = []
+    for call in getattr(choice.message, "tool_calls", None) or []:
+        function = call.function
+        calls.append({
+            "id": call.id, "type": getattr(call, "type", None) or "function",
+            "function": {"name": function.name, "arguments": function.arguments},
+        })
+    return calls
 
 
 class LLM:
@@ -278,6 +293,7 @@ class LLM:
                     cache_read_tokens=completion.cache_read_tokens,
                     cache_write_tokens=completion.cache_write_tokens,
                     dollars=completion.dollars, seconds=completion.model_seconds,
+                    tool_calls=completion.tool_calls,
                 ),
             )
         return completion
@@ -309,6 +325,7 @@ class LLM:
             cache_read_tokens=stored.cache_read_tokens,
             cache_write_tokens=stored.cache_write_tokens,
             dollars=0.0, dollars_if_uncached=would_cost, cached=True, model_seconds=0.0,
+            tool_calls=stored.tool_calls,
         )
 
     def _call(
@@ -388,6 +405,7 @@ class LLM:
         choices = sorted(response.choices, key=lambda choice: choice.index or 0)
         texts = [(choice.message.content or "") for choice in choices]
         reasons = [str(choice.finish_reason or "") for choice in choices]
+        tool_calls = [_tool_calls(choice) for choice in choices] if "tools" in self.params else None
         prompt, output, cache_read, cache_write = _usage_numbers(getattr(response, "usage", None))
         estimated = False
         if prompt == 0 and output == 0:
@@ -401,5 +419,5 @@ class LLM:
             texts=texts, finish_reasons=reasons, input_tokens=prompt, output_tokens=output,
             cache_read_tokens=cache_read, cache_write_tokens=cache_write, dollars=dollars,
             dollars_if_uncached=dollars, cached=False, model_seconds=waited, tries=tries,
-            usage_estimated=estimated,
+            usage_estimated=estimated, tool_calls=tool_calls,
         )
