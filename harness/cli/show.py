@@ -15,6 +15,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("attempt", type=int, help="attempt index (0-based)")
     parser.add_argument("--max-chars", type=int, default=0,
                         help="clip each message to this many characters (default: no clipping)")
+    parser.add_argument("--traj-json", metavar="FILE",
+                        help="--agent mini: also write the attempt as mini-swe-agent's .traj.json")
 
 
 def command_show(args: argparse.Namespace) -> int:
@@ -22,12 +24,27 @@ def command_show(args: argparse.Namespace) -> int:
     try:
         print(render_attempt(store, args.run, args.instance, args.attempt, args.max_chars),
               end="")
+        if getattr(args, "traj_json", None):
+            _write_traj_json(store, args)
     except ShowError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     finally:
         store.close()
     return 0
+
+
+def _write_traj_json(store: Store, args: argparse.Namespace) -> None:
+    from pathlib import Path
+
+    from harness.agents.mini.trajectory import write_mini_trajectory
+
+    attempt = store.task_attempts(args.run, args.instance)[args.attempt]
+    try:
+        path = write_mini_trajectory(attempt, args.instance, Path(args.traj_json))
+    except ValueError as error:
+        raise ShowError(str(error)) from None
+    print(f"wrote {path}", file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -8,6 +8,7 @@
     <model>.<run>.json       the official evaluation summary (schema_version 2): id lists
     README.md                what was run and how each patch was chosen
     trajs/<id>.traj          the chosen attempt's trajectory (its details when none was stored)
+    trajs/<id>.traj.json     --agent mini: the same attempt as mini-swe-agent's own trajectory file
     logs/<id>/               patch.diff, eval.sh, test_output.txt, report.json (official format)
     results/results.json     resolved, no_generation, no_logs: lists of instance ids (the
                              experiments repository's older summary)
@@ -276,6 +277,12 @@ def _write_trajectory(out, run, method, task, position, attempt) -> None:
             record["details"] = attempt.details
     path = out / "trajs" / f"{task.instance_id}.traj"
     path.write_text(json.dumps(record, indent=2, default=str))
+    from harness.agents.mini.trajectory import is_mini_attempt, write_mini_trajectory
+
+    if attempt is not None and is_mini_attempt(attempt):
+        # --agent mini: its own format too, as its batch runner names it.
+        write_mini_trajectory(attempt, task.instance_id,
+                              out / "trajs" / f"{task.instance_id}.traj.json")
 
 
 def _checklist(k: int, method: str) -> list[str]:

@@ -100,6 +100,8 @@ def render_attempt(store: Store, run_id: str, instance_id: str, index: int,
                 facts.append(f"{key}={entry[key]}")
         lines.append(f"--- [{number}] {role}" + (f"  ({', '.join(facts)})" if facts else ""))
         text = _message_text(entry, prompts)
+        for call in entry.get("tool_calls") or []:  # mini-swe-agent's bash tool calls
+            text += f"\n[tool call] {(call.get('function') or {}).get('arguments', '')}"
         if max_chars and len(text) > max_chars:
             text = text[:max_chars] + f"\n... ({len(text) - max_chars} more characters)"
         lines.append(text.rstrip("\n"))
