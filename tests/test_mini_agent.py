@@ -203,3 +203,21 @@ def test_its_traj_json_is_rebuilt_from_the_store(tmp_path, factory, store):
     assert data["info"]["config"]["agent"]["step_limit"] == 250
     assert data["messages"][-1]["role"] == "exit"
     json.dumps(data)
+
+
+def test_an_agent_class_of_ones_own_runs_by_import_path(tmp_path, factory, store, monkeypatch):
+    examples = __import__("pathlib").Path(__file__).resolve().parent.parent / "examples"
+    monkeypatch.syspath_prepend(str(examples / "mini_agent_class"))
+    template = ("<returncode>{{output.returncode}}</returncode>\n<output>{{output.output}}"
+                "</output> ({{steps_left}} steps left)")
+    with FakeOpenAI(responder=mini_swe_conversation({TASK.problem_statement[:200]: TASK.patch})
+                    ) as server:
+        agent = mini(tmp_path, server, store, "agent.agent_class=steps_left_agent.StepsLeftAgent",
+                     f"model.observation_template={template}")
+        assert run(store, agent, factory, "own-class", 1, [TASK]) == "finished"
+        last = server.completions[-1]["messages"]
+    (row,) = attempts(store, "own-class")
+    assert row["status"] == "resolved"
+    assert row["details"]["mini_info"]["config"]["agent_type"] == "steps_left_agent.StepsLeftAgent"
+    # Its template variable reached the model: 250 steps, 3 made when the last call was sent.
+    assert last[-1]["content"].endswith("(247 steps left)")
