@@ -180,3 +180,28 @@ def test_two_mini_configurations_are_two_runs_that_compare(tmp_path, docker_clie
     )
     assert compared.returncode in (0, 1), compared.stderr[-2000:]
     assert runs[0] in compared.stdout and runs[1] in compared.stdout
+
+
+def test_the_ray_executor_builds_the_same_agent_on_its_workers(straight, tmp_path):
+    """Each Ray worker builds mini from the run's options: same rows as the local run, and
+    the cluster's ledger is the stand-in's bill."""
+    pytest.importorskip("ray")
+    from ray_cluster import LocalRayCluster, ray_environment
+
+    db, _, _ = straight
+    on_ray = tmp_path / "ray.db"
+    cluster = LocalRayCluster(workers=1).start()
+    try:
+        with conversation() as server:
+            done = subprocess.run(
+                command(on_ray, server, price_file(tmp_path), "--executor", "ray",
+                        "--ray-address", cluster.address, "--attempts-in-flight", "1"),
+                cwd=ROOT, env=ray_environment(), capture_output=True, text=True, timeout=1500,
+            )
+            bill = server.bill
+    finally:
+        cluster.stop()
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert rows(on_ray) == rows(db)
+    dollars, calls = ledger(on_ray)
+    assert (calls, dollars) == (bill.calls, pytest.approx(bill.dollars, rel=1e-9))
