@@ -166,6 +166,10 @@ def test_bad_configurations_are_one_clear_line(tmp_path, store, monkeypatch):
         missing = tmp_path / "nope.yaml"
         with pytest.raises(AgentBuildError, match="no mini-swe-agent configuration"):
             mini(tmp_path, server, store, config=str(missing))
+        with pytest.raises(AgentBuildError, match="rejects the configuration.*step_limit"):
+            mini(tmp_path, server, store, "agent.step_limit=many")
+        with pytest.raises(AgentBuildError, match="Unknown agent type"):
+            mini(tmp_path, server, store, "agent.agent_class=no_such.Agent")
         with pytest.raises(AgentBuildError, match="makes its own HTTP calls"):
             mini(tmp_path, server, store, "model.model_class=openrouter")
         from harness.agents.mini import config
@@ -221,3 +225,19 @@ def test_an_agent_class_of_ones_own_runs_by_import_path(tmp_path, factory, store
     assert row["details"]["mini_info"]["config"]["agent_type"] == "steps_left_agent.StepsLeftAgent"
     # Its template variable reached the model: 250 steps, 3 made when the last call was sent.
     assert last[-1]["content"].endswith("(247 steps left)")
+
+
+def test_the_command_line_refuses_bad_input_with_one_line_and_exit_2(tmp_path, monkeypatch,
+                                                                      capsys):
+    from harness.agents.mini import config
+    from harness.cli import main
+
+    base = ["run", "--agent", "mini", "--k", "1", "--db", str(tmp_path / "h.db"),
+            "--model", MODEL, "--prices", str(price_file(tmp_path))]
+    assert main([*base, "--agent-set", "agent.step_limit"]) == 2
+    monkeypatch.setattr(config, "installed_version", lambda: "2.9.0")
+    assert main(base) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 2 and all(line.startswith("error: ") for line in lines)
+    assert "expected KEY=VALUE" in lines[0]
+    assert "mini-swe-agent 2.9.0 is outside the tested range" in lines[1]

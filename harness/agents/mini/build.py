@@ -71,6 +71,15 @@ def build_mini_agent(options: AgentOptions) -> MiniAgent:
         timeout=timeout,
     )
     agent = MiniAgent(setup, llm, model_class, budget, use_cache=options.cache)
+    try:
+        # Its classes check their sections (unknown agent class, wrong types): one line now
+        # rather than the same failure in every attempt.
+        agent.build(None, None)  # type: ignore[arg-type]
+    except Exception as error:
+        raise MiniBuildError(
+            f"mini-swe-agent rejects the configuration ({', '.join(setup.sources)}): "
+            f"{type(error).__name__}: {error}".replace("\n", " ")
+        ) from None
     info.record = {
         "agent": "mini",
         "mini_version": setup.version,
