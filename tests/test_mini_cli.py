@@ -89,7 +89,7 @@ def test_k8_gold_is_resolved_and_the_ledger_is_the_bill(straight):
     db, bill, done = straight
     found = rows(db)
     assert len(found) == K
-    assert {(row[4], row[5]) for row in found} == {(None, "resolved")}
+    assert {(row[4], row[5]) for row in found} == {(None, "RESOLVED")}
     assert "solve rate" in done.stdout
     dollars, calls = ledger(db)
     assert calls == bill.calls == 4 * K
