@@ -106,7 +106,8 @@ def test_four_in_flight_gives_the_rows_of_one(straight, tmp_path):
     db, _, _ = straight
     four = tmp_path / "four.db"
     with conversation() as server:
-        harness(*command(four, server, price_file(tmp_path), "--attempts-in-flight", "4")[3:])
+        harness(*command(four, server, price_file(tmp_path), "--attempts-in-flight", "4",
+                        "--eval-sandboxes", "1")[3:])
         bill = server.bill
     assert rows(four) == rows(db)
     dollars, calls = ledger(four)
