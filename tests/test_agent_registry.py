@@ -64,6 +64,6 @@ def test_cli_unknown_agent_is_one_line_and_exit_2(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2
     assert err == [
-        "error: unknown agent 'nope'; built in: mutation, replay, oneshot, bash, or give an "
+        "error: unknown agent 'nope'; built in: mutation, replay, oneshot, bash, mini, or give an "
         "import path such as my_package.my_module:make_agent"
     ]

@@ -334,8 +334,8 @@ def parser() -> argparse.ArgumentParser:
     cli_swebench.add_dataset_arguments(run)
     run.add_argument(
         "--agent", default="mutation",
-        help="mutation (default, offline), replay, oneshot or bash (LLM agents, need --model), "
-        "or an import path module:factory of your own agent",
+        help="mutation (default, offline), replay, oneshot, bash or mini (LLM agents, need "
+        "--model; mini is mini-swe-agent's own), or an import path module:factory of your own",
     )
     run.add_argument("--agent-config", help="agent definition YAML (default agents/<agent>.yaml)")
     run.add_argument(
