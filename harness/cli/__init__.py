@@ -100,6 +100,7 @@ def default_run_id(args: argparse.Namespace, agent: Agent) -> str:
 def docker_options(args: argparse.Namespace, log=None):
     """The Docker options a command's arguments ask for (the Namespace stops here)."""
     from harness.cli.images import image_options_from_args
+    from harness.sandboxes.build_log import console_line
     from harness.sandboxes.factory import DockerOptions
 
     return DockerOptions(
@@ -107,7 +108,7 @@ def docker_options(args: argparse.Namespace, log=None):
         cpus=args.cpus,
         repos_dir=Path(args.repos_dir) if args.repos_dir else None,
         cache_dir=Path(args.cache_dir),
-        log=log or (lambda message: eprint(f"[images] {message}")),
+        log=log or console_line,
         images=image_options_from_args(args),
         host_max_sandboxes=host_max_sandboxes(args),
     )

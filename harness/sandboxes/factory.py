@@ -17,6 +17,7 @@ from pathlib import Path
 
 from harness.evaluation.evaluator import TestSetup
 from harness.sandboxes.base import Sandbox
+from harness.sandboxes.build_log import BuildLog
 from harness.sandboxes.host_slots import HostSlots
 from harness.sandboxes.image_names import ImageIdentity, ImageOptions
 from harness.tasks import Task
@@ -124,10 +125,17 @@ def docker_sandboxes(options: DockerOptions) -> SandboxFactory:
 
         return RepoSource(repos_dir=options.repos_dir, cache_dir=options.cache_dir)
 
+    # The builders' output goes to a file; the console gets one line per image.
+    build_log = BuildLog(options.cache_dir / "logs", show=options.log)
+
     def build_image(task: Task) -> str:
         from harness.sandboxes.images import prepare_instance_image
 
-        return prepare_instance_image(client(), task, repos(), options.log)
+        try:
+            return prepare_instance_image(client(), task, repos(), build_log)
+        except Exception as error:
+            build_log.failed(error)
+            raise
 
     made: list = []
 
@@ -137,7 +145,7 @@ def docker_sandboxes(options: DockerOptions) -> SandboxFactory:
         connection = client()  # before the lock, which client() takes too (not reentrant)
         with lock:
             if not made:
-                made.append(ImageResolver(connection, options.images, build_image, options.log))
+                made.append(ImageResolver(connection, options.images, build_image, build_log))
         return made[0]
 
     # What each prepared image's sandboxes need, from the task's spec.
