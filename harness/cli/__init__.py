@@ -111,6 +111,7 @@ def docker_options(args: argparse.Namespace, log=None):
         log=log or console_line,
         images=image_options_from_args(args),
         host_max_sandboxes=host_max_sandboxes(args),
+        notice=eprint,
     )
 
 

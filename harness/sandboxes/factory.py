@@ -60,6 +60,8 @@ class DockerOptions:
     images: ImageOptions = ImageOptions(mode="build")
     # Sandboxes on this host at once, shared by every harness process; None: not bounded.
     host_max_sandboxes: int | None = None
+    # One-line notices about the host (sandboxes of dead runs removed).
+    notice: Log = lambda line: None
 
 
 def test_setup_for(task: Task) -> TestSetup:
@@ -169,7 +171,7 @@ def docker_sandboxes(options: DockerOptions) -> SandboxFactory:
     def preflight(tasks: list[Task]) -> None:
         from harness.sandboxes.registry import RegistryUnreachable
 
-        client()
+        reap_orphans(client(), options.notice)
         if options.images.mode != "build":
             try:
                 resolver().check_registry(tasks)
@@ -195,6 +197,20 @@ def docker_sandboxes(options: DockerOptions) -> SandboxFactory:
             HostSlots(options.host_max_sandboxes) if options.host_max_sandboxes else None
         ),
     )
+
+
+def reap_orphans(client, notice: Log) -> int:
+    """Removes this host's sandboxes whose owner process has died (a killed run's leftovers;
+    never a live run's) and says how many; returns that number."""
+    from harness.sandboxes.prune import prune
+
+    report = prune(client, images=False, orphans_only=True)
+    if report.containers:
+        notice(f"removed {len(report.containers)} sandbox(es) left by runs that died "
+               "(their owner process is gone)")
+    for failure in report.failures:
+        notice(f"could not remove a dead run's sandbox: {failure}")
+    return len(report.containers)
 
 
 def debootstrap_path() -> str | None:
