@@ -242,9 +242,8 @@ class UnitWorker:
             return
         if candidate.error is AttemptError.INFRA:
             return
-        digest = patch_hash(candidate.patch)
-        if self._claim(digest):
-            self._evaluate(digest, candidate.patch, spec.index)
+        if self._claim(made.patch_hash):
+            self._evaluate(made.patch_hash, candidate.patch, spec.index)
 
     def _make(self, spec: AttemptSpec) -> AttemptMade | None:
         agent, task = self.agent, self.unit.task
@@ -289,7 +288,7 @@ class UnitWorker:
             candidate = Candidate(patch="", error=AttemptError.INFRA, error_message=last_error)
         return AttemptMade(
             self.unit.task_id, spec.index, spec.seed, candidate, compute,
-            time.monotonic() - started,
+            time.monotonic() - started, patch_hash(candidate.patch),
         )
 
     def _budget_stopped(self, scope: str, message: str) -> None:
@@ -341,11 +340,12 @@ class UnitWorker:
         if len(verdicts) == 1:
             return Evaluated(self.unit.task_id, digest, patch, outcomes[0], index, self.image)
         # The majority's own outcome goes to the store when it was made here; else the first.
-        chosen = max(0, majority_index(verdicts) - len(prior))
+        majority = majority_index(verdicts)
+        chosen = max(0, majority - len(prior))
         return Evaluated(
             self.unit.task_id, digest, patch, outcomes[chosen], index, self.image,
             runs=tuple(rerun_of(outcome) for outcome in outcomes), first_run=len(prior),
-            outcome_run=chosen,
+            outcome_run=chosen, majority=majority,
         )
 
     def _evaluate_with_retries(self, patch: str) -> EvaluationOutcome | None:
