@@ -14,8 +14,8 @@ attempt is ever stored twice, whichever executor made it and however often a wor
 
 Flaky tasks (`reruns` > 1): on a task whose latest validation found flaky tests, the runner
 asks for `reruns` runs of each candidate's tests and commits them all with the majority verdict
-(harness/flaky.py). A verdict stored with fewer runs (by a run with a smaller `reruns`, or
-without) gets the runs missing; one with more keeps the majority of all it has.
+(harness/evaluation/reruns.py). A verdict stored with fewer runs (by a run with a smaller
+`reruns`, or without) gets the runs missing; one with more keeps the majority of all it has.
 
 Messages go to stderr (the progress bar's stream), so `--json` leaves stdout to the report.
 """
@@ -32,6 +32,7 @@ from typing import Any
 from tqdm import tqdm
 
 from harness.agents.base import Agent, AttemptError
+from harness.evaluation.reruns import RunVerdict, needs_more_runs
 from harness.executors.base import (
     AttemptMade,
     AttemptSpec,
@@ -48,7 +49,6 @@ from harness.executors.base import (
 )
 from harness.executors.local import LocalExecutor
 from harness.executors.unit import INFRA_TRIES
-from harness.flaky import RunVerdict, flaky_instances, needs_more_runs
 from harness.models import backoff
 from harness.provenance import code_revision, package_versions
 from harness.sandboxes.factory import HostRequirementError, SandboxFactory
@@ -246,7 +246,7 @@ class Runner:
                                   tasks, plan.reruns)
         self._instance_ids = {task_id: instance for instance, task_id in ids.items()}
         if plan.reruns > 1:
-            self._flaky = set(flaky_instances(self.store, [task.instance_id for task in tasks]))
+            self._flaky = set(self.store.flaky_instances([task.instance_id for task in tasks]))
             self.log(self._reruns_line())
         return ids
 

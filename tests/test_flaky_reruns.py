@@ -21,8 +21,8 @@ from sqlalchemy import select
 
 from harness.agents.base import Candidate
 from harness.demo import load_demo_tasks
+from harness.evaluation.reruns import Rerun, RunVerdict, output_digest
 from harness.evaluation.status import EvalStatus
-from harness.flaky import Rerun, RunVerdict, output_digest
 from harness.store import EvaluationRecord, RunRecord, Store, TaskRecord, ValidationRecord, schema
 from harness.store.schema import EvaluationRerunRecord
 
@@ -56,7 +56,8 @@ def _evaluation(store: Store, status: EvalStatus, output: str = "first") -> int:
         record.tests = [
             schema.TestResultRecord(name="f2p", kind="FAIL_TO_PASS", status="PASSED", passed=True),
             schema.TestResultRecord(name="p2p", kind="PASS_TO_PASS",
-                             status=None if status is U else "PASSED", passed=status is R),
+                             status=None if status is U else "PASSED", passed=status is R,
+                             counts_against=status is U),
             schema.TestResultRecord(name="skipped", kind="PASS_TO_PASS", status="SKIPPED",
                              passed=False),
         ]

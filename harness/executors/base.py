@@ -14,7 +14,7 @@ from typing import Protocol
 
 from harness.agents.base import Candidate
 from harness.evaluation.evaluator import EvaluationOutcome
-from harness.flaky import Rerun, RunVerdict
+from harness.evaluation.reruns import Rerun, RunVerdict
 from harness.sandboxes.factory import SandboxFactory
 from harness.sandboxes.image_names import ImageIdentity
 from harness.tasks import Task

@@ -5,7 +5,7 @@ Each attempt's seed is fixed by the runner, so what an attempt makes does not de
 run beside it; a patch is evaluated once per unit (the first attempt to make it claims it) and
 never when the store already has its verdict. On a task the runner marked flaky (`unit.reruns`
 > 1) an evaluation is that many runs of the candidate's tests, reported together with the
-majority's outcome (harness/flaky.py).
+majority's outcome (harness/evaluation/reruns.py).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from harness.agents.base import Agent, AttemptContext, AttemptError, Candidate
 from harness.evaluation.evaluator import EvaluationOutcome, TestSetup, evaluate
 from harness.evaluation.fail_fast import evaluate_fail_fast
 from harness.evaluation.oversize import is_refused
+from harness.evaluation.reruns import majority_index, needs_more_runs, rerun_of
 from harness.executors.base import (
     AttemptMade,
     AttemptSpec,
@@ -34,7 +35,6 @@ from harness.executors.base import (
     UnitFailed,
     UnitStarted,
 )
-from harness.flaky import majority_index, needs_more_runs, rerun_of
 from harness.models.budget import BudgetExhausted
 from harness.models.llm import ModelFatalError
 from harness.patches import patch_hash

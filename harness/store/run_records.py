@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Select, func, or_, select
 from sqlalchemy.exc import IntegrityError
 
-from harness.evaluation.grading import F2P_FAILING, FAILING
 from harness.evaluation.oversize import stored_patch
-from harness.evaluation.status import EvalStatus, TestStatus
+from harness.evaluation.reruns import Rerun, RunVerdict, majority_index, output_digest
+from harness.evaluation.status import EvalStatus
 from harness.store.schema import (
     REDO_KINDS,
     AttemptRecord,
@@ -35,7 +35,6 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
     from harness.executors.base import AttemptMade, Evaluated
-    from harness.flaky import Rerun, RunVerdict
     from harness.tasks import Task
 
 # The columns of an evaluation that come from the run it holds (the rest say what was graded).
@@ -160,8 +159,6 @@ class RunRecordQueries(Sessions):
     def runs_so_far(self, task_id: int) -> dict[str, tuple[RunVerdict, ...]]:
         """The verdicts of every stored run of each graded patch of the task, by patch hash:
         its rows in `evaluation_reruns`, else the evaluation's own single run."""
-        from harness.flaky import RunVerdict  # harness.flaky imports this package
-
         with self.reading() as session:
             evaluations = session.scalars(
                 select(EvaluationRecord).where(EvaluationRecord.task_id == task_id)
@@ -329,8 +326,6 @@ class RunRecordQueries(Sessions):
         `majority` is the worker's pick among the `first_run` runs it saw stored and `runs`:
         taken as it is unless another writer stored runs meanwhile (then counted again).
         Returns the evaluation's status."""
-        from harness.flaky import majority_index, output_digest
-
         for _ in range(3):  # a concurrent writer took the same indices: read again, append
             try:
                 with self.writing() as session:
@@ -477,6 +472,7 @@ def _evaluation_row(graded: Evaluated, harness_revision: str) -> EvaluationRecor
                 kind=verdict.kind,
                 status=verdict.status.value if verdict.status else None,
                 passed=verdict.passed,
+                counts_against=verdict.counts_against,
             )
             for verdict in outcome.grade.verdicts
         ]
@@ -484,22 +480,12 @@ def _evaluation_row(graded: Evaluated, harness_revision: str) -> EvaluationRecor
 
 
 def _row_verdict(row: EvaluationRerunRecord) -> RunVerdict:
-    from harness.flaky import RunVerdict  # harness.flaky imports this package
-
     return RunVerdict(row.status, tuple(row.failing))
 
 
 def _failing(tests: Sequence[TestResultRecord]) -> tuple[str, ...]:
-    """The stored listed tests that counted against their evaluation (the grading rule)."""
-    failing = []
-    for test in tests:
-        if test.kind not in ("FAIL_TO_PASS", "PASS_TO_PASS"):
-            continue
-        status = TestStatus(test.status) if test.status is not None else None
-        against = F2P_FAILING if test.kind == "FAIL_TO_PASS" else FAILING
-        if status is None or status in against:
-            failing.append(test.name)
-    return tuple(failing)
+    """The stored listed tests that counted against their evaluation, as grading decided."""
+    return tuple(test.name for test in tests if test.counts_against)
 
 
 def _take_verdict(evaluation: EvaluationRecord, verdict: EvaluationRecord) -> None:
@@ -511,6 +497,7 @@ def _take_verdict(evaluation: EvaluationRecord, verdict: EvaluationRecord) -> No
             continue  # not given (e.g. no image identity): the column's value stands
         setattr(evaluation, column, value)
     evaluation.tests = [
-        TestResultRecord(name=test.name, kind=test.kind, status=test.status, passed=test.passed)
+        TestResultRecord(name=test.name, kind=test.kind, status=test.status, passed=test.passed,
+                         counts_against=test.counts_against)
         for test in verdict.tests
     ]

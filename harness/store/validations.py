@@ -53,3 +53,22 @@ class ValidationQueries(Sessions):
                     if (record.instance_id, record.task_hash) in wanted:
                         found[record.instance_id] = record
         return found
+
+    def flaky_instances(
+        self, instance_ids: Iterable[str] | None = None
+    ) -> dict[str, list[str]]:
+        """instance id -> its flaky tests, by each instance's latest validation that found any
+        (only those of `instance_ids` when given)."""
+        wanted = set(instance_ids) if instance_ids is not None else None
+        latest: dict[str, ValidationRecord] = {}
+        with self.reading() as session:
+            for record in session.scalars(
+                select(ValidationRecord).order_by(ValidationRecord.id)
+            ):
+                if wanted is None or record.instance_id in wanted:
+                    latest[record.instance_id] = record
+            return {
+                instance_id: list(record.flaky_tests)
+                for instance_id, record in sorted(latest.items())
+                if record.flaky_tests
+            }
