@@ -29,8 +29,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from tqdm import tqdm
-
 from harness.agents.base import Agent, AttemptError
 from harness.evaluation.reruns import RunVerdict, needs_more_runs
 from harness.executors.base import (
@@ -48,8 +46,9 @@ from harness.executors.base import (
     UnitStarted,
 )
 from harness.executors.local import LocalExecutor
-from harness.executors.unit import INFRA_TRIES
+from harness.executors.pool import INFRA_TRIES
 from harness.models import backoff
+from harness.progress import ProgressLine
 from harness.provenance import code_revision, package_versions
 from harness.sandboxes.factory import HostRequirementError, SandboxFactory
 from harness.store import RunRecord, Store
@@ -133,33 +132,18 @@ class TaskWork:
     short: dict[str, tuple[RunVerdict, ...]] = field(default_factory=dict)
 
 
-class Progress:
-    """Thread-safe tqdm bar: attempts done, tasks solved, dollars spent."""
+class Progress(ProgressLine):
+    """The run's progress line: attempts done, tasks solved, dollars spent."""
 
     def __init__(self, total: int, done: int, solved: set[int], dollars: float, price: float):
-        # Redraws at most twice a second: a log file of the run stays readable.
-        self.bar = tqdm(
-            total=total, initial=done, unit="attempt", dynamic_ncols=True, mininterval=0.5
-        )
         self.solved = set(solved)
         self.tasks_total = 0
         self.dollars = dollars
         self.price = price
-        self.waiting = 0  # workers waiting for a host sandbox slot
-        self.lock = threading.Lock()
-        self._refresh()
+        super().__init__(total, "attempt", initial=done, status=self._status)
 
-    def _refresh(self) -> None:
-        waiting = f", {self.waiting} waiting for a sandbox slot" if self.waiting else ""
-        self.bar.set_postfix_str(
-            f"solved {len(self.solved)} tasks, ${self.dollars:.4f}{waiting}", refresh=False
-        )
-
-    def set_waiting(self, waiting: int) -> None:
-        with self.lock:
-            self.waiting = waiting
-            self._refresh()
-            self.bar.refresh()
+    def _status(self) -> str:
+        return f"solved {len(self.solved)} tasks, ${self.dollars:.4f}"
 
     def attempt_done(self, task_id: int, resolved: bool, dollars: float) -> None:
         with self.lock:
@@ -167,22 +151,7 @@ class Progress:
                 self.solved.add(task_id)
             self.dollars += dollars
             self.bar.update(1)
-            self._refresh()
-
-    def write(self, message: str) -> None:
-        with self.lock:
-            tqdm.write(message, file=sys.stderr)
-
-    def notice(self, message: str) -> None:
-        """A state of the whole run (e.g. the model's rate limit), shown on the bar itself."""
-        with self.lock:
-            self.bar.set_postfix_str(
-                f"solved {len(self.solved)} tasks, ${self.dollars:.4f}; {message}", refresh=True
-            )
-            tqdm.write(message, file=sys.stderr)
-
-    def close(self) -> None:
-        self.bar.close()
+            self.refresh()
 
 
 class Runner:

@@ -414,8 +414,7 @@ def test_validate_gives_a_flaky_task_more_repeats_and_a_majority_beyond_chance(
 ):
     """`validate --repeats 2 --flaky-repeats 9`: the task whose coin changed gets 9 repeats,
     and its gold resolving in 8 of them is valid by majority; the steady task stops at 2."""
-    from harness.validation import stored_validations
-    from harness.validation_pool import ValidationPool, ValidationSandboxes
+    from harness.validation import ValidationPool, ValidationSandboxes, stored_validations
 
     factory, coins = coin_factory
     flaky, steady = coin_tasks

@@ -145,8 +145,7 @@ def register(commands: argparse._SubParsersAction) -> None:
 def command_validate(args: argparse.Namespace) -> int:
     import signal
 
-    from harness.validation import stored_validations
-    from harness.validation_pool import ValidationPool, ValidationSandboxes
+    from harness.validation import ValidationPool, ValidationSandboxes, stored_validations
 
     if args.repeats < 1:
         raise UserError("--repeats must be at least 1")
