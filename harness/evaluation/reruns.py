@@ -12,9 +12,12 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from harness.evaluation.evaluator import EvaluationOutcome
 from harness.evaluation.status import EvalStatus
+
+if TYPE_CHECKING:  # a type only: the store reads these rules without loading the evaluator
+    from harness.evaluation.evaluator import EvaluationOutcome
 
 # Verdicts reached before any test runs: applying a patch is deterministic, so they are never
 # rerun.

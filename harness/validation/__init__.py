@@ -13,33 +13,34 @@ tests changed status between identical runs (flaky). A task is valid when all th
 - selection.py: validations in the store, and leaving failed tasks out of a run.
 """
 
-from harness.validation.pool import (
-    INFRA_TRIES,
-    PATCHES,
-    PoolOutcome,
-    ValidationPool,
-    ValidationSandboxes,
-)
-from harness.validation.result import (
-    DEFAULT_REPEATS,
-    ENVIRONMENT_ERRORS,
-    MAJORITY_SIGNIFICANCE,
-    RunSummary,
-    ValidationResult,
-    beyond_chance,
-    summarize_run,
-    validate_task,
-)
-from harness.validation.selection import (
-    Selection,
-    save_validation,
-    select_validated,
-    stored_validations,
-)
+from __future__ import annotations
 
-__all__ = [
-    "DEFAULT_REPEATS", "ENVIRONMENT_ERRORS", "INFRA_TRIES", "MAJORITY_SIGNIFICANCE", "PATCHES",
-    "PoolOutcome", "RunSummary", "Selection", "ValidationPool", "ValidationResult",
-    "ValidationSandboxes", "beyond_chance", "save_validation", "select_validated",
-    "stored_validations", "summarize_run", "validate_task",
-]
+import importlib
+from typing import Any
+
+# Name -> the module of this package that defines it. Loaded when first asked for (PEP 562):
+# the pool and the rules load the evaluator and the sandboxes, which `--help`, `report` and the
+# DEFAULT_REPEATS of `validate`'s parser do not need.
+_HOMES = {
+    **dict.fromkeys(
+        ("INFRA_TRIES", "PATCHES", "PoolOutcome", "ValidationPool", "ValidationSandboxes"),
+        "pool",
+    ),
+    **dict.fromkeys(
+        ("DEFAULT_REPEATS", "MAJORITY_SIGNIFICANCE", "RunSummary", "ValidationResult",
+         "beyond_chance", "environment_errors", "summarize_run", "validate_task"),
+        "result",
+    ),
+    **dict.fromkeys(
+        ("Selection", "save_validation", "select_validated", "stored_validations"), "selection"
+    ),
+}
+
+__all__ = sorted(_HOMES)
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{home}"), name)

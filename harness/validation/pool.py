@@ -27,9 +27,9 @@ from harness.store import Store
 from harness.store.validations import StoredValidationRun
 from harness.tasks import Task
 from harness.validation.result import (
-    ENVIRONMENT_ERRORS,
     RunSummary,
     ValidationResult,
+    environment_errors,
     summarize_run,
 )
 from harness.validation.selection import save_validation
@@ -195,7 +195,7 @@ class ValidationPool:
             progress.doing(task.instance_id, "environment")
             try:
                 image = self.sandboxes.prepare_image(task)
-            except ENVIRONMENT_ERRORS as error:
+            except environment_errors() as error:
                 lines = str(error).strip().splitlines()
                 short = " ".join(lines[:1] + lines[-3:])[:600]
                 result = ValidationResult(task.instance_id, spec_name, False, env_error=short,

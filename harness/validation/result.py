@@ -7,18 +7,24 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from harness.evaluation.evaluator import EvaluationOutcome, TestSetup, evaluate
 from harness.evaluation.status import EvalStatus
-from harness.repos import RepoError
-from harness.sandboxes.base import ImageBuildError
-from harness.sandboxes.specs import SpecError
 from harness.tasks import Task
 
-# What keeps a task's environment from being made: recorded as the task's (in)validity, never
-# retried as an infrastructure error.
-ENVIRONMENT_ERRORS = (ImageBuildError, RepoError, SpecError)
+if TYPE_CHECKING:  # types only: the rules load without the evaluator (validate's parser)
+    from harness.evaluation.evaluator import EvaluationOutcome, TestSetup
+
+
+def environment_errors() -> tuple[type[Exception], ...]:
+    """What keeps a task's environment from being made: recorded as the task's (in)validity,
+    never retried as an infrastructure error. (Imported when asked: the image builders pull in
+    the Docker client, which `report` and `--help` do not need.)"""
+    from harness.repos import RepoError
+    from harness.sandboxes.base import ImageBuildError
+    from harness.sandboxes.specs import SpecError
+
+    return (ImageBuildError, RepoError, SpecError)
 
 Log = Callable[[str], None]
 DEFAULT_REPEATS = 2
@@ -157,10 +163,12 @@ def validate_task(
     one sandbox (reset before each evaluation). Environment failures (spec, repository, build)
     are recorded, not raised; a sandbox failure (SandboxError) is raised, as an infrastructure
     error to retry."""
+    from harness.evaluation.evaluator import evaluate
+
     started = time.monotonic()
     try:
         image = prepare_image(task)
-    except ENVIRONMENT_ERRORS as error:
+    except environment_errors() as error:
         message = str(error).strip().splitlines()
         short = " ".join(message[:1] + message[-3:])[:600]
         return ValidationResult(task.instance_id, spec_name, False, env_error=short,
