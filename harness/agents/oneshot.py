@@ -182,7 +182,7 @@ class OneshotAgent:
                                      error_message=str(error))
                 if error.scope == "attempt":
                     return Candidate(patch="", error=AttemptError.BUDGET_CUT,
-                                     error_message=str(error),
+                                     error_message=str(error), budget_scope="attempt",
                                      details={"budget_scope": error.scope})
                 raise  # the runner stops the task or the run before recording an attempt
             except TransientModelError as error:

@@ -127,8 +127,7 @@ class UnitWorker:
         self.emit(made)
         candidate = made.candidate
         if candidate.error is AttemptError.BUDGET_CUT:
-            self._budget_stopped(candidate.details.get("budget_scope", "run"),
-                                 candidate.error_message)
+            self._budget_stopped(candidate.budget_scope, candidate.error_message)
             return
         if candidate.error is AttemptError.INFRA:
             return
@@ -182,6 +181,8 @@ class UnitWorker:
         )
 
     def _budget_stopped(self, scope: str, message: str) -> None:
+        if scope not in ("run", "instance"):
+            scope = "attempt"  # only a scope said in so many words stops more than the attempt
         if scope == "run":
             self.emit(StopRun("budget_exhausted", message))
             return
