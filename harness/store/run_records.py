@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy import Select, func, or_, select
 from sqlalchemy.exc import IntegrityError
@@ -34,7 +34,7 @@ from harness.store.spend import claim_samples, drop_attempt
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
-    from harness.executors.base import AttemptMade, Evaluated
+    from harness.evaluation.evaluator import EvaluationOutcome
     from harness.tasks import Task
 
 # The columns of an evaluation that come from the run it holds (the rest say what was graded).
@@ -43,6 +43,106 @@ _VERDICT_COLUMNS = (
     "cpu_seconds", "decided_by_stage", "harness_revision", "image_source", "image_name",
     "image_digest", "suspicious", "suspicion", "fault",
 )
+
+
+# What the store records of an executor's events (harness.executors.base AttemptMade and
+# Evaluated), said structurally: the store sits below the executors and agents and imports
+# neither.
+
+
+class _Named(Protocol):
+    @property
+    def value(self) -> str: ...
+
+
+class _Usage(Protocol):
+    @property
+    def input_tokens(self) -> int: ...
+    @property
+    def output_tokens(self) -> int: ...
+    @property
+    def cache_read_tokens(self) -> int: ...
+    @property
+    def cache_write_tokens(self) -> int: ...
+    @property
+    def model_dollars(self) -> float | None: ...
+
+
+class _Sample(Protocol):
+    @property
+    def call_id(self) -> int: ...
+    @property
+    def position(self) -> int: ...
+
+
+class _Candidate(Protocol):
+    @property
+    def patch(self) -> str: ...
+    @property
+    def usage(self) -> _Usage: ...
+    @property
+    def error(self) -> _Named | None: ...
+    @property
+    def error_message(self) -> str: ...
+    @property
+    def details(self) -> dict[str, Any]: ...
+    @property
+    def trajectory(self) -> list[dict[str, Any]] | None: ...
+    @property
+    def samples(self) -> Sequence[_Sample]: ...
+
+
+class MadeAttempt(Protocol):
+    """An attempt as an executor reports it (AttemptMade)."""
+
+    @property
+    def task_id(self) -> int: ...
+    @property
+    def index(self) -> int: ...
+    @property
+    def seed(self) -> int: ...
+    @property
+    def candidate(self) -> _Candidate: ...
+    @property
+    def compute_seconds(self) -> float: ...
+    @property
+    def seconds(self) -> float: ...
+    @property
+    def patch_hash(self) -> str: ...
+
+
+class _Image(Protocol):
+    @property
+    def source(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def digest(self) -> str: ...
+
+
+class GradedPatch(Protocol):
+    """A verdict as an executor reports it (Evaluated)."""
+
+    @property
+    def task_id(self) -> int: ...
+    @property
+    def patch_hash(self) -> str: ...
+    @property
+    def patch(self) -> str: ...
+    @property
+    def outcome(self) -> EvaluationOutcome: ...
+    @property
+    def charged_index(self) -> int: ...
+    @property
+    def image(self) -> _Image | None: ...
+    @property
+    def runs(self) -> Sequence[Rerun]: ...
+    @property
+    def first_run(self) -> int: ...
+    @property
+    def outcome_run(self) -> int: ...
+    @property
+    def majority(self) -> int: ...
 
 
 @dataclass(frozen=True)
@@ -195,7 +295,7 @@ class RunRecordQueries(Sessions):
     # --- results ---------------------------------------------------------------------------
 
     def record_attempt(
-        self, made: AttemptMade, run_id: str, agent_hash: str, price_per_second: float,
+        self, made: MadeAttempt, run_id: str, agent_hash: str, price_per_second: float,
         replaces: int | None = None,
     ) -> RecordedAttempt:
         """Stores what an executor reported of one attempt, in one transaction with dropping
@@ -284,7 +384,7 @@ class RunRecordQueries(Sessions):
         return True
 
     def record_evaluation(
-        self, graded: Evaluated, run_id: str, harness_revision: str, price_per_second: float,
+        self, graded: GradedPatch, run_id: str, harness_revision: str, price_per_second: float,
     ) -> list[LinkedAttempt]:
         """Stores what an executor reported of one verdict (with its reruns on a flaky task)
         and gives it to every attempt of the run on the task with that patch still without one.
@@ -440,7 +540,7 @@ def _link(
     return linked
 
 
-def _evaluation_row(graded: Evaluated, harness_revision: str) -> EvaluationRecord:
+def _evaluation_row(graded: GradedPatch, harness_revision: str) -> EvaluationRecord:
     """The row of a reported verdict, with its per-test results."""
     outcome = graded.outcome
     record = EvaluationRecord(
