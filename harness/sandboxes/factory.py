@@ -108,18 +108,8 @@ def docker_sandboxes(options: DockerOptions) -> SandboxFactory:
 
     @functools.cache
     def client():
-        import docker
-
         with lock:
-            try:
-                connection = docker.from_env()
-                connection.ping()
-            except Exception as error:  # any failure to reach the daemon means the same
-                raise HostRequirementError(
-                    f"cannot reach the Docker daemon ({error}); start Docker and retry "
-                    "(`python -m harness doctor` checks the host)"
-                ) from None
-            return connection
+            return connect_docker()
 
     @functools.cache
     def repos():
@@ -179,13 +169,7 @@ def docker_sandboxes(options: DockerOptions) -> SandboxFactory:
                 raise HostRequirementError(str(error)) from None
         if options.images.mode == "prebuilt":
             return  # nothing is built locally
-        missing_base = missing_base_images(client(), tasks)
-        if missing_base and debootstrap_path() is None:
-            raise HostRequirementError(
-                f"debootstrap is not installed and {len(missing_base)} base image(s) must be "
-                f"built ({', '.join(missing_base)}); run `./setup.sh` (or, as root, "
-                "`apt-get install debootstrap`) and retry"
-            )
+        require_debootstrap(client(), tasks)
 
     return SandboxFactory(
         prepare_image=prepare,
@@ -197,6 +181,33 @@ def docker_sandboxes(options: DockerOptions) -> SandboxFactory:
             HostSlots(options.host_max_sandboxes) if options.host_max_sandboxes else None
         ),
     )
+
+
+def connect_docker():
+    """A client of the local Docker daemon, pinged; HostRequirementError when out of reach."""
+    import docker
+
+    try:
+        connection = docker.from_env()
+        connection.ping()
+    except Exception as error:  # any failure to reach the daemon means the same
+        raise HostRequirementError(
+            f"cannot reach the Docker daemon ({error}); start Docker and retry "
+            "(`python -m harness doctor` checks the host)"
+        ) from None
+    return connection
+
+
+def require_debootstrap(client, tasks: list[Task]) -> None:
+    """HostRequirementError when base images the tasks need are missing and debootstrap, which
+    builds them, is not installed."""
+    missing_base = missing_base_images(client, tasks)
+    if missing_base and debootstrap_path() is None:
+        raise HostRequirementError(
+            f"debootstrap is not installed and {len(missing_base)} base image(s) must be "
+            f"built ({', '.join(missing_base)}); run `./setup.sh` (or, as root, "
+            "`apt-get install debootstrap`) and retry"
+        )
 
 
 def reap_orphans(client, notice: Log) -> int:
