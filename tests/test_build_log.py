@@ -11,12 +11,12 @@ from pathlib import Path
 import docker.errors
 import pytest
 
+from harness.backends.docker_backend import DockerOptions, docker_sandboxes
 from harness.demo import load_demo_tasks
+from harness.images.build import prepare_instance_image
+from harness.images.build_log import TAIL_LINES, BuildLog
 from harness.repos import RepoSource
 from harness.sandboxes.base import ImageBuildError
-from harness.sandboxes.build_log import TAIL_LINES, BuildLog
-from harness.sandboxes.factory import DockerOptions, docker_sandboxes
-from harness.sandboxes.images import prepare_instance_image
 
 pytestmark = pytest.mark.docker
 

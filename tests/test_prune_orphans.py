@@ -88,8 +88,8 @@ def test_prune_orphans_removes_dead_owners_sandboxes_and_keeps_live_ones(
     docker_client, dead_owner, live_thread, tmp_path
 ):
     from harness.demo import load_demo_tasks
+    from harness.images.build import prepare_instance_image
     from harness.repos import RepoSource
-    from harness.sandboxes.images import prepare_instance_image
     from harness.sandboxes.prune import prune
 
     task = load_demo_tasks()[0]
@@ -136,8 +136,8 @@ def test_the_next_run_reaps_dead_runs_sandboxes_and_says_so(docker_client, dead_
     """A sandbox of a killed run (a real container labelled with a dead owner) is removed by the
     next `run` on the host, which says how many it removed; a live owner's sandbox stays."""
     from harness.demo import load_demo_tasks
+    from harness.images.build import prepare_instance_image
     from harness.repos import RepoSource
-    from harness.sandboxes.images import prepare_instance_image
 
     task = load_demo_tasks()[0]
     image = prepare_instance_image(docker_client, task, RepoSource(None, tmp_path / "repos"))

@@ -68,7 +68,7 @@ def _clean_env() -> dict[str, str]:
 def test_the_wheel_carries_its_data(wheel_python, tmp_path):
     probe = (
         "import json, harness; from harness.agents.llm_config import project_agents_dir; "
-        "from harness.sandboxes.specs import load_specs; "
+        "from harness.images.specs import load_specs; "
         "print(json.dumps({'file': harness.__file__, "
         "'agents': sorted(p.name for p in project_agents_dir().glob('*.yaml')), "
         "'specs': sorted(s.name for s in load_specs())}))"

@@ -20,7 +20,7 @@ from harness.store import DEFAULT_DB, Store
 from harness.tasks import Task, TaskFormatError
 
 if TYPE_CHECKING:  # types only: `--help` and `report` load none of the sandbox modules
-    from harness.sandboxes.factory import DockerOptions
+    from harness.backends.docker_backend import DockerOptions
     from harness.validation import Selection
 
 DEMO = "demo"
@@ -176,8 +176,8 @@ def host_max_sandboxes(args: argparse.Namespace) -> int:
 
 def docker_options(args: argparse.Namespace, log=None) -> DockerOptions:
     """The Docker options a command's arguments ask for (the Namespace stops here)."""
-    from harness.sandboxes.build_log import console_line
-    from harness.sandboxes.factory import DockerOptions
+    from harness.backends.docker_backend import DockerOptions
+    from harness.images.build_log import console_line
 
     return DockerOptions(
         memory=args.memory,

@@ -27,18 +27,18 @@ import docker
 import docker.errors
 from docker.models.containers import Container
 
-from harness.locks import file_lock
-from harness.repos import RepoError, RepoSource
-from harness.sandboxes.base import TESTBED, ImageBuildError
-from harness.sandboxes.debootstrap import (
+from harness.images.debootstrap import (
     DEFAULT_PACKAGES,
     BaseImageSpec,
     ensure_base_image,
     image_exists,
 )
+from harness.images.specs import EnvironmentSpec, spec_for
+from harness.images.wheelhouse import SdistBuilder, ensure_wheelhouse
+from harness.locks import file_lock
+from harness.repos import RepoError, RepoSource
+from harness.sandboxes.base import TESTBED, ImageBuildError
 from harness.sandboxes.owner import owner_labels
-from harness.sandboxes.specs import EnvironmentSpec, spec_for
-from harness.sandboxes.wheelhouse import SdistBuilder, ensure_wheelhouse
 from harness.tasks import Task
 
 RECIPE_VERSION = 1
