@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from harness.evaluation.status import EvalStatus, TestStatus
 from harness.store.database import DEFAULT_DB, StoreError, database_url
 from harness.store.imports import RunImports
-from harness.store.migrations import bring_up_to_date
+from harness.store.migrations import bring_up_to_date, check_up_to_date
 from harness.store.opening import describe
 from harness.store.responses import ResponseQueries
 from harness.store.run_records import RunRecordQueries
@@ -53,11 +53,12 @@ __all__ = [
 class Store(RunQueries, RunRecordQueries, ValidationQueries, ResponseQueries, RunImports):
     """The store: opening it brings its schema up to date (see harness.store.migrations)."""
 
-    def __init__(self, db: str | Path | None = None) -> None:
-        """Raises StoreError when the store cannot be opened (see harness.store.database)."""
-        super().__init__(db)
+    def __init__(self, db: str | Path | None = None, read_only: bool = False) -> None:
+        """Raises StoreError when the store cannot be opened (see harness.store.database).
+        `read_only`: no connection can write, and the schema must already be at head."""
+        super().__init__(db, read_only=read_only)
         try:
-            bring_up_to_date(self.engine)
+            (check_up_to_date if read_only else bring_up_to_date)(self.engine)
         except SQLAlchemyError as error:
             self.engine.dispose()
             raise StoreError(describe(error, self.url)) from None
