@@ -4,8 +4,8 @@ SQLAlchemy 2.0 typed ORM. The only package of harness that speaks SQL.
 - schema.py: every table.
 - migrations.py + revisions/: schema versions (Alembic); how to add one is in migrations.py.
 - database.py: URLs and engines; sessions.py: the engine's sessions and write lock.
-- runs.py, run_records.py (the runner's), validations.py, responses.py, imports.py: named
-  queries, grouped by who asks.
+- runs.py, run_records.py (the runner's), validations.py, responses.py, imports.py,
+  browse.py (`harness view`'s): named queries, grouped by who asks.
 
 Every figure the tool prints is computed from these tables alone.
 """
@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from harness.evaluation.status import EvalStatus, TestStatus
+from harness.store.browse import BrowseQueries
 from harness.store.database import DEFAULT_DB, StoreError, database_url
 from harness.store.imports import RunImports
 from harness.store.migrations import bring_up_to_date, check_up_to_date
@@ -50,7 +51,9 @@ __all__ = [
 ]
 
 
-class Store(RunQueries, RunRecordQueries, ValidationQueries, ResponseQueries, RunImports):
+class Store(
+    RunQueries, RunRecordQueries, ValidationQueries, ResponseQueries, RunImports, BrowseQueries
+):
     """The store: opening it brings its schema up to date (see harness.store.migrations)."""
 
     def __init__(self, db: str | Path | None = None, read_only: bool = False) -> None:
