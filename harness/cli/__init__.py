@@ -446,6 +446,11 @@ def parser() -> argparse.ArgumentParser:
     cli_reports.register(commands)
     cli_swebench.register(commands)  # validate
     cli_images.register(commands)  # images push
+    from harness.cli import view as cli_view
+
+    view = commands.add_parser("view", help="browse the store's runs in a web browser (read-only)")
+    cli_view.add_arguments(view)
+    view.set_defaults(handler=cli_view.command_view)
     return top
 
 
