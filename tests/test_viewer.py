@@ -350,3 +350,40 @@ def test_a_hostile_candidate_shows_as_text_and_runs_nothing(chromium, viewer):
     assert page.locator(".grid a.cell.suspicious").count() == 1
     visit.shot("task-replay")
     assert page.title() == f"{HOSTILE_TASK} in replay · harness view"
+
+
+def test_browse_queries_read_a_read_only_store_on_sqlite_and_postgresql(db_url):
+    from sqlalchemy import text
+    from sqlalchemy.exc import DBAPIError
+
+    from harness.reports.synthetic import Attempt, patch_for
+
+    store = Store(db_url)
+    task = "org0__repo0-1000"
+    attempts = [Attempt(""), Attempt(patch_for(task, 1)), Attempt(patch_for(task, 0), True),
+                Attempt(patch_for(task, 1)), Attempt("", error_kind="infra")]
+    add_run(store, "r", {task: attempts, "org1__repo1-1001": [Attempt(patch_for("x", 2))]})
+    store.close()
+    store = Store(db_url, read_only=True)
+    try:
+        [row] = store.run_list()
+        assert (row.id, row.tasks, sorted(row.counts)) == ("r", 2, [(1, 0), (4, 1)])
+        found = store.task_in_run("r", task)
+        assert found is not None and found.attempts == 5
+        cells = store.attempt_cells("r", found.task_id)
+        assert [cell.verdict for cell in cells] == [
+            "empty_patch", "unresolved", "resolved", "unresolved", "infra"]
+        assert [cell.index for cell in store.attempt_cells("r", found.task_id, 2, 2)] == [2, 3]
+        groups = store.patch_groups("r", found.task_id)
+        assert [(g.attempts, g.first_index) for g in groups] == [(2, 1), (1, 0), (1, 2)]
+        attempt = store.attempt_in_run("r", found.task_id, 2)
+        summary = store.evaluation_summary(attempt.evaluation_id)
+        output = f"test output of {task}: resolved\n"
+        assert summary["test_output_chars"] == len(output)
+        assert store.text_slice(attempt.evaluation_id, "test_output", 5, 6) == output[5:11]
+        assert store.run_fingerprint("r") is not None and store.run_fingerprint("x") is None
+        with pytest.raises(DBAPIError):
+            with store.writing() as session:
+                session.execute(text("DELETE FROM test_results"))
+    finally:
+        store.close()
