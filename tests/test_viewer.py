@@ -367,7 +367,8 @@ def test_browse_queries_read_a_read_only_store_on_sqlite_and_postgresql(db_url):
     store = Store(db_url, read_only=True)
     try:
         [row] = store.run_list()
-        assert (row.id, row.tasks, sorted(row.counts)) == ("r", 2, [(1, 0), (4, 1)])
+        assert (row.id, row.tasks) == ("r", 2)
+        assert sorted(store.run_counts("r").counts) == [(1, 0), (4, 1)]
         found = store.task_in_run("r", task)
         assert found is not None and found.attempts == 5
         cells = store.attempt_cells("r", found.task_id)

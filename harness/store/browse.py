@@ -45,12 +45,16 @@ class RunListRow:
     k: int
     status: str
     tasks: int
+    vcpu_hour_dollars: float
+
+
+@dataclass(frozen=True)
+class RunCounts:
+    # (attempts counted, attempts resolved) per task with a counted attempt.
+    counts: list[tuple[int, int]]
     model_dollars: float
     unknown_price: int  # counted attempts whose model price is unknown
     compute_seconds: float
-    vcpu_hour_dollars: float
-    # (attempts counted, attempts resolved) per task with a counted attempt.
-    counts: list[tuple[int, int]]
 
 
 @dataclass(frozen=True)
@@ -147,53 +151,52 @@ class BrowseQueries(Sessions):
     # --- runs ----------------------------------------------------------------------------
 
     def run_list(self, limit: int = 200, offset: int = 0) -> list[RunListRow]:
-        """The newest runs first, each with per-task counts of counted and resolved attempts
-        (one grouped query over the listed runs' attempts)."""
-        attempts = AttemptRecord.__table__.c
-        evaluations = EvaluationRecord.__table__.c
+        """The newest runs first, with how many tasks each has (no attempt is read: the
+        counts behind the solve rates come from run_counts, once per state of a run)."""
         with self.reading() as session:
             runs = session.scalars(
                 select(RunRecord).order_by(RunRecord.created_at.desc(), RunRecord.id)
                 .limit(limit).offset(offset)
             ).all()
             ids = [run.id for run in runs]
-            if not ids:
-                return []
             tasks = dict(session.execute(
                 select(RunTaskRecord.run_id, func.count())
                 .where(RunTaskRecord.run_id.in_(ids)).group_by(RunTaskRecord.run_id)
-            ).all())
+            ).all()) if ids else {}
+        return [
+            RunListRow(
+                id=run.id, created_at=run.created_at, updated_at=run.updated_at,
+                agent=run.agent, agent_hash=run.agent_hash, model=_model_of(run.config),
+                k=run.k, status=run.status, tasks=int(tasks.get(run.id, 0)),
+                vcpu_hour_dollars=run.vcpu_hour_dollars,
+            )
+            for run in runs
+        ]
+
+    def run_counts(self, run_id: str) -> RunCounts:
+        """Per task of the run, its counted and resolved attempts, and the run's counted
+        spend: one grouped query over the run's attempts."""
+        attempts = AttemptRecord.__table__.c
+        evaluations = EvaluationRecord.__table__.c
+        with self.reading() as session:
             per_task = session.connection().execute(
                 select(
-                    attempts.run_id, attempts.task_id, func.count(),
+                    func.count(),
                     func.sum(case((evaluations.status == EvalStatus.RESOLVED, 1), else_=0)),
                     func.sum(attempts.model_dollars),
                     func.sum(case((attempts.model_dollars.is_(None), 1), else_=0)),
                     func.sum(attempts.compute_seconds),
                 )
                 .join(EvaluationRecord.__table__, evaluations.id == attempts.evaluation_id)
-                .where(attempts.run_id.in_(ids), *_counted(attempts))
-                .group_by(attempts.run_id, attempts.task_id)
+                .where(attempts.run_id == run_id, *_counted(attempts))
+                .group_by(attempts.task_id)
             ).all()
-        counts: dict[str, list[tuple[int, int]]] = {run_id: [] for run_id in ids}
-        money: dict[str, list[float]] = {run_id: [0.0, 0.0, 0.0] for run_id in ids}
-        for run_id, _, n, c, dollars, unknown, compute in per_task:
-            counts[run_id].append((int(n), int(c or 0)))
-            total = money[run_id]
-            total[0] += float(dollars or 0.0)
-            total[1] += int(unknown or 0)
-            total[2] += float(compute or 0.0)
-        return [
-            RunListRow(
-                id=run.id, created_at=run.created_at, updated_at=run.updated_at,
-                agent=run.agent, agent_hash=run.agent_hash, model=_model_of(run.config),
-                k=run.k, status=run.status, tasks=int(tasks.get(run.id, 0)),
-                model_dollars=money[run.id][0], unknown_price=int(money[run.id][1]),
-                compute_seconds=money[run.id][2], vcpu_hour_dollars=run.vcpu_hour_dollars,
-                counts=counts[run.id],
-            )
-            for run in runs
-        ]
+        return RunCounts(
+            counts=[(int(n), int(c or 0)) for n, c, *_ in per_task],
+            model_dollars=sum(float(row[2] or 0.0) for row in per_task),
+            unknown_price=sum(int(row[3] or 0) for row in per_task),
+            compute_seconds=sum(float(row[4] or 0.0) for row in per_task),
+        )
 
     def run_fingerprint(self, run_id: str) -> tuple[Any, ...] | None:
         """Changes when a stopped run's figures can change (resumed, attempts added or

@@ -90,10 +90,12 @@ def _dollars(value: float | None) -> str:
 
 
 def _warming(figures: FigureCache, store: Store, count: int):
+    from harness.viewer import routes
+
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
-        if count:
-            figures.warm(store.run_ids()[::-1][:count])
+        # Figures of the newest `count` runs, then the counts of the runs list's first page.
+        figures.warm(store.run_ids()[::-1][:routes.RUNS_PER_PAGE], count)
         yield
 
     return lifespan

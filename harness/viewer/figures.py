@@ -21,6 +21,7 @@ from harness.reports.metrics import pass_at_k
 from harness.reports.render import RunReport, build_report, fit_lines, run_facts, run_header
 from harness.reports.rundata import RunData, TaskOutcomes, load_run
 from harness.store import Store
+from harness.store.browse import RunCounts, RunListRow
 from harness.viewer.svg import solve_rate_curve
 
 REFRESH_SECONDS = 15.0
@@ -100,6 +101,7 @@ class FigureCache:
         self._entries: OrderedDict[Any, tuple[tuple, Any]] = OrderedDict()
         self._locks: dict[Any, threading.Lock] = {}
         self._guard = threading.Lock()
+        self._made: dict[Any, float] = {}
 
     def _cached(self, key: Any, fingerprint: tuple, fresh: Callable[[Any], bool],
                 make: Callable[[], Any]) -> Any:
@@ -132,6 +134,20 @@ class FigureCache:
         return self._cached(("run", run_id), fingerprint, fresh,
                             lambda: compute(self.store, run_id))
 
+    def counts(self, row: RunListRow) -> RunCounts:
+        """The runs list's counts of a run, kept while the run is unchanged (a stopped run's
+        attempts change only when it is resumed, which marks it running again)."""
+        running = row.status == "running"
+
+        def fresh(counts: RunCounts) -> bool:
+            return not running or time.time() - self._made[("counts", row.id)] < REFRESH_SECONDS
+
+        def make() -> RunCounts:
+            self._made[("counts", row.id)] = time.time()
+            return self.store.run_counts(row.id)
+
+        return self._cached(("counts", row.id), (row.updated_at, row.status), fresh, make)
+
     def comparison(self, baseline: str, candidate: str) -> Comparison | str | None:
         """The prompt gate's comparison as `compare` makes it (permutation test, alpha 0.05,
         seed 0), or why the runs cannot be compared; None: a run is missing."""
@@ -153,16 +169,19 @@ class FigureCache:
 
         return self._cached(key, fingerprint, lambda _: True, make)
 
-    def warm(self, run_ids: list[str]) -> threading.Thread:
-        """Computes the figures of `run_ids` in a background thread (errors are left for the
+    def warm(self, run_ids: list[str], figures: int) -> threading.Thread:
+        """Computes, in a background thread, the figures of the first `figures` of `run_ids`
+        (newest first), then the runs list's counts of them all (errors are left for the
         page that asks to show)."""
 
         def work() -> None:
-            for run_id in run_ids:
+            for run_id in run_ids[:figures]:
                 try:
                     self.run(run_id)
                 except Exception:  # noqa: BLE001 - the run's page will show the error
                     continue
+            for row in self.store.run_list(limit=len(run_ids)):
+                self.counts(row)
 
         thread = threading.Thread(target=work, name="viewer-warm", daemon=True)
         thread.start()

@@ -67,14 +67,15 @@ def runs_page(request: Request) -> Response:
     rows = _store(request).run_list(limit=RUNS_PER_PAGE + 1, offset=page * RUNS_PER_PAGE)
     lines = []
     for row in rows[:RUNS_PER_PAGE]:
-        max_k = min((n for n, _ in row.counts), default=0)
+        counts = _figures(request).counts(row)
+        max_k = min((n for n, _ in counts.counts), default=0)
         lines.append({
             "row": row,
             "max_k": max_k,
-            "rate_1": _mean([c / n for n, c in row.counts]),
-            "rate_max": _mean([pass_at_k(n, c, max_k) for n, c in row.counts]),
-            "dollars": None if row.unknown_price else (
-                row.model_dollars + row.compute_seconds * row.vcpu_hour_dollars / 3600
+            "rate_1": _mean([c / n for n, c in counts.counts]),
+            "rate_max": _mean([pass_at_k(n, c, max_k) for n, c in counts.counts]),
+            "dollars": None if counts.unknown_price else (
+                counts.model_dollars + counts.compute_seconds * row.vcpu_hour_dollars / 3600
             ),
         })
     return _render(request, "runs.html", title="Runs", lines=lines, page=page,
