@@ -235,6 +235,18 @@ def demo_db(docker_client, tmp_path_factory) -> Path:
     replay = _harness("run", "--agent", "replay", "--predictions", str(predictions), "--k", "3",
                       "--run-id", "replay", "--instances", HOSTILE_TASK, *common)
     assert replay.returncode == 0, replay.stderr[-3000:]
+    # An LLM agent against a scripted OpenAI-compatible server: a trajectory of model messages
+    # (the answer carries the payload too) and ledger rows of its calls.
+    from fake_openai import FakeOpenAI, text_reply
+    from llm_helpers import MODEL, price_file
+
+    with FakeOpenAI(responder=lambda body: text_reply(
+            f"I will not edit anything. {PAYLOAD}", prompt_tokens=1500,
+            completion_tokens=40)) as server:
+        oneshot = _harness("run", "--agent", "oneshot", "--model", MODEL, "--api-base",
+                           server.base_url, "--prices", str(price_file(tmp)), "--k", "2",
+                           "--run-id", "oneshot", "--instances", HOSTILE_TASK, *common)
+    assert oneshot.returncode == 0, oneshot.stderr[-3000:]
     return db
 
 
@@ -345,6 +357,11 @@ def test_a_hostile_candidate_shows_as_text_and_runs_nothing(chromium, viewer):
     page = visit.go(links.attempt_path("replay", HOSTILE_TASK, 1))
     assert "resolved" in page.inner_text("#outcome")
     visit.shot("attempt")
+    page = visit.go(links.attempt_path("oneshot", HOSTILE_TASK, 1))
+    assert page.locator("#ledger tbody tr").count() >= 1
+    assert page.locator("#trajectory .turn.role-assistant").count() >= 1
+    assert "<script>document.title='pwned'" in page.inner_text("#trajectory")
+    visit.shot("attempt-llm")
     page = visit.go(links.task_path("replay", HOSTILE_TASK))
     assert page.locator(".grid a.cell.v-resolved").count() >= 1
     assert page.locator(".grid a.cell.suspicious").count() == 1
