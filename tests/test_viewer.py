@@ -91,7 +91,7 @@ def _hostile_patch(base: str) -> str:
     return _diff(PACKAGE_INIT, base, base + code)
 
 
-def _serve(db: Path) -> tuple[subprocess.Popen, str]:
+def _serve(db: Path | str) -> tuple[subprocess.Popen, str]:
     port = _free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "harness", "view", "--db", str(db), "--port", str(port)],
@@ -183,6 +183,32 @@ def test_the_store_is_opened_read_only_and_no_route_writes_it(synthetic_db):
     finally:
         _stop(server)
     assert _store_digest(synthetic_db) == before
+
+
+def test_every_page_answers_over_http_on_sqlite_and_postgresql(db_url):
+    store = Store(db_url)
+    add_run(store, "base", random_tasks(5, 8, seed=2))
+    add_run(store, "cand", random_tasks(5, 8, seed=3))
+    store.close()
+    server, base = _serve(db_url)
+    task = "org2__repo2-1002"
+    try:
+        pages = {
+            "/": "cand",
+            links.run_path("base"): "Scaling fit",
+            links.task_path("base", task): "Distinct patches",
+            links.attempt_path("base", task, 3): "Test output",
+            links.compare_path("base", "cand"): "Prompt gate",
+        }
+        for path, expected in pages.items():
+            with urllib.request.urlopen(base + path) as answer:
+                assert answer.status == 200, path
+                assert expected in answer.read().decode(), path
+        with pytest.raises(urllib.error.HTTPError) as absent:
+            urllib.request.urlopen(base + links.attempt_path("base", task, 99))
+        assert absent.value.code == 404
+    finally:
+        _stop(server)
 
 
 def test_a_non_loopback_address_needs_an_explicit_flag(synthetic_db):
