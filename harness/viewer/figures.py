@@ -160,12 +160,20 @@ class FigureCache:
         def make() -> Comparison | str:
             try:
                 return compare_runs(base.data, cand.data)
-            except ComparisonError:
-                pass  # task sets differ: compare what both have, as --align intersect does
-            try:
-                return compare_runs(base.data, cand.data, align_tasks="intersect")
             except ComparisonError as error:
-                return str(error)
+                refusal = str(error)
+            # `compare` wants to be told how to align unlike runs; the viewer compares what
+            # both have, at the largest k both reached, and says so.
+            k = min(base.report.analysis.max_k, cand.report.analysis.max_k) or None
+            try:
+                comparison = compare_runs(base.data, cand.data, k=k, align_tasks="intersect")
+            except ComparisonError as error:
+                return f"{refusal}; and aligned: {error}"
+            comparison.notes.insert(0, (
+                f"compare refuses these runs as they are ({refusal}): shown here as "
+                f"`compare --k {comparison.k} --align intersect` makes it"
+            ))
+            return comparison
 
         return self._cached(key, fingerprint, lambda _: True, make)
 
