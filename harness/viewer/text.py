@@ -1,5 +1,5 @@
 """Untrusted text (patches, test logs, model output) made safe to show: control characters
-become visible symbols (a terminal escape shows as ␛[31m, never colours or moves anything),
+become visible labels (a terminal escape shows as ESC[31m, never colours or moves anything),
 large texts are cut into pages, diffs are highlighted server-side by Pygments, whose HTML
 formatter escapes every character it emits."""
 
@@ -9,22 +9,37 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 # Every C0 control but tab and newline, and DEL; a carriage return only when no newline follows.
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]|\r(?!\n)")
+_PICTURE = re.compile("[\u2400-\u2421]")
+_NAMES = {0x00: "NUL", 0x07: "BEL", 0x08: "BS", 0x0D: "CR", 0x1B: "ESC", 0x7F: "DEL"}
 PAGE_CHARS = 64_000  # one page of a log or a diff
 MESSAGE_CHARS = 20_000  # one trajectory message shown before "show the rest"
 
 
-def _symbol(match: re.Match[str]) -> str:
+def _to_picture(match: re.Match[str]) -> str:
     code = ord(match.group(0))
     return "\u2421" if code == 0x7F else chr(0x2400 + code)
 
 
-def visible(text: str) -> str:
-    """The text with control characters replaced by their Unicode control pictures."""
-    return _CONTROL.sub(_symbol, text.replace("\r\n", "\n"))
+def _to_label(match: re.Match[str]) -> str:
+    code = 0x7F if match.group(0) == "\u2421" else ord(match.group(0)) - 0x2400
+    name = _NAMES.get(code, f"^{chr(code + 64)}")
+    return f'<span class="ctl" title="control character U+{code:04X}">{name}</span>'
+
+
+def _labelled(html: str) -> Markup:
+    """Escaped HTML whose control pictures become labelled spans (ESC, BEL, ^K): every font
+    shows them, where the pictures themselves are often missing glyphs."""
+    return Markup(_PICTURE.sub(_to_label, html))
+
+
+def visible(text: str) -> Markup:
+    """The text escaped, its control characters shown as labels (a terminal escape reads
+    ESC[31m and colours nothing)."""
+    return _labelled(str(escape(_CONTROL.sub(_to_picture, str(text).replace("\r\n", "\n")))))
 
 
 @dataclass(frozen=True)
@@ -70,7 +85,8 @@ def highlight_diff(text: str) -> Markup:
     from pygments import highlight
 
     lexer, formatter = _diff_tools()
-    return Markup(highlight(visible(text), lexer, formatter))
+    pictured = _CONTROL.sub(_to_picture, text.replace("\r\n", "\n"))
+    return _labelled(highlight(pictured, lexer, formatter))
 
 
 def diff_css() -> str:
