@@ -231,20 +231,28 @@ def _turn(number: int, entry: Any) -> dict[str, Any]:
 
     if not isinstance(entry, dict):
         body = json.dumps(entry, default=str)
-        return {"number": number, "role": "?", "facts": [], "command": None,
+        return {"number": number, "role": "?", "facts": [], "command": None, "same_as": None,
                 "text": body[:text.MESSAGE_CHARS], "more": max(0, len(body) - text.MESSAGE_CHARS)}
     if "content" in entry:
         body = str(entry["content"])
     elif "same_as_attempt" in entry:
-        body = f"(the same prompt as attempt {entry['same_as_attempt']})"
+        body = f"(the same prompt as attempt {entry['same_as_attempt']}: see its trajectory)"
     else:
         body = json.dumps(entry, sort_keys=True, default=str)
     return {
         "number": number, "role": str(entry.get("role", "?")),
         "facts": [f"{key}={entry[key]}" for key in FACT_KEYS if key in entry],
         "command": str(entry["command"]) if entry.get("command") else None,
+        "same_as": _int_or_none(entry.get("same_as_attempt")),
         "text": body[:text.MESSAGE_CHARS], "more": max(0, len(body) - text.MESSAGE_CHARS),
     }
+
+
+def _int_or_none(value: Any) -> int | None:
+    try:
+        return None if value is None else int(value)
+    except (TypeError, ValueError):
+        return None
 
 
 # --- compare two runs --------------------------------------------------------------------
