@@ -63,6 +63,12 @@ class RunFigures:
         return next((t for t in self.data.tasks if t.instance_id == instance_id), None)
 
 
+@dataclass
+class Compared:
+    comparison: Comparison
+    command: str  # the `compare` command that makes the same comparison
+
+
 def compute(store: Store, run_id: str) -> RunFigures:
     """Raises harness.reports.rundata.UnknownRunError for a run the store lacks."""
     from harness.flaky import flaky_instances
@@ -148,7 +154,7 @@ class FigureCache:
 
         return self._cached(("counts", row.id), (row.updated_at, row.status), fresh, make)
 
-    def comparison(self, baseline: str, candidate: str) -> Comparison | str | None:
+    def comparison(self, baseline: str, candidate: str) -> Compared | str | None:
         """The prompt gate's comparison as `compare` makes it (permutation test, alpha 0.05,
         seed 0), or why the runs cannot be compared; None: a run is missing."""
         base, cand = self.run(baseline), self.run(candidate)
@@ -157,9 +163,10 @@ class FigureCache:
         key = ("compare", baseline, candidate)
         fingerprint = (base.computed_at, cand.computed_at)
 
-        def make() -> Comparison | str:
+        def make() -> Compared | str:
+            command = f"python -m harness compare {baseline} {candidate}"
             try:
-                return compare_runs(base.data, cand.data)
+                return Compared(compare_runs(base.data, cand.data), command)
             except ComparisonError as error:
                 refusal = str(error)
             # `compare` wants to be told how to align unlike runs; the viewer compares what
@@ -169,11 +176,12 @@ class FigureCache:
                 comparison = compare_runs(base.data, cand.data, k=k, align_tasks="intersect")
             except ComparisonError as error:
                 return f"{refusal}; and aligned: {error}"
+            flags = f"--k {comparison.k} --align intersect"
             comparison.notes.insert(0, (
                 f"compare refuses these runs as they are ({refusal}): shown here as "
-                f"`compare --k {comparison.k} --align intersect` makes it"
+                f"`compare {flags}` makes it"
             ))
-            return comparison
+            return Compared(comparison, f"{command} {flags}")
 
         return self._cached(key, fingerprint, lambda _: True, make)
 

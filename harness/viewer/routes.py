@@ -263,18 +263,20 @@ def compare_page(request: Request) -> Response:
     candidate = request.query_params.get("candidate", "")
     if not baseline or not candidate:
         raise HTTPException(404, "pick two runs to compare on the runs page")
-    comparison = _figures(request).comparison(baseline, candidate)
-    if comparison is None:
+    compared = _figures(request).comparison(baseline, candidate)
+    if compared is None:
         raise HTTPException(404, f"no run {baseline!r} or {candidate!r} in this store")
-    if isinstance(comparison, str):
+    if isinstance(compared, str):
         return _render(request, "error.html", status=200, title="Cannot compare",
-                       message=comparison)
+                       message=compared)
+    comparison = compared.comparison
     from harness.reports.compare import IMPROVED, REGRESSED, _summary_rows
 
     differ = [d for d in comparison.tasks if d.baseline != d.candidate]
     differ.sort(key=lambda d: d.candidate - d.baseline)
     return _render(
         request, "compare.html", title=f"{baseline} vs {candidate}", c=comparison,
-        summary=_summary_rows(comparison), differ=differ, regressed=REGRESSED,
+        command=compared.command, summary=_summary_rows(comparison), differ=differ,
+        regressed=REGRESSED,
         improved=IMPROVED,
     )
