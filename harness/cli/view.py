@@ -22,6 +22,12 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def register(commands: argparse._SubParsersAction) -> None:
+    view = commands.add_parser("view", help="browse the store's runs in a web browser (read-only)")
+    add_arguments(view)
+    view.set_defaults(handler=command_view)
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--db", default=str(DEFAULT_DB),
