@@ -432,3 +432,20 @@ def test_browse_queries_read_a_read_only_store_on_sqlite_and_postgresql(db_url):
                 session.execute(text("DELETE FROM test_results"))
     finally:
         store.close()
+
+
+def test_a_store_at_an_older_schema_is_refused_not_upgraded(tmp_path):
+    from harness.store import StoreError
+    from harness.store.database import make_engine
+    from harness.store.migrations import upgrade_through_revisions
+
+    db = tmp_path / "old.db"
+    engine = make_engine(f"sqlite:///{db}")
+    upgrade_through_revisions(engine, "0006")
+    engine.dispose()
+    before = _store_digest(db)
+    with pytest.raises(StoreError, match=rf"{db} has schema revision 0006, this harness reads"):
+        Store(db, read_only=True)
+    assert _store_digest(db) == before
+    viewed = _harness("view", "--db", str(db), timeout=60)
+    assert viewed.returncode == 2 and "schema revision 0006" in viewed.stderr

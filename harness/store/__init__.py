@@ -23,7 +23,7 @@ from harness.store.browse import BrowseQueries
 from harness.store.database import DEFAULT_DB, StoreError, database_url
 from harness.store.imports import RunImports
 from harness.store.migrations import bring_up_to_date, check_up_to_date
-from harness.store.opening import describe
+from harness.store.opening import describe, shown_url
 from harness.store.responses import ResponseQueries
 from harness.store.run_records import RunRecordQueries
 from harness.store.runs import RunQueries
@@ -63,7 +63,10 @@ class Store(
         `read_only`: no connection can write, and the schema must already be at head."""
         super().__init__(db, read_only=read_only)
         try:
-            (check_up_to_date if read_only else bring_up_to_date)(self.engine)
+            if read_only:
+                check_up_to_date(self.engine, shown_url(self.url))
+            else:
+                bring_up_to_date(self.engine)
         except SQLAlchemyError as error:
             self.engine.dispose()
             raise StoreError(describe(error, self.url)) from None

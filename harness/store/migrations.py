@@ -105,10 +105,11 @@ def bring_up_to_date(engine: Engine) -> None:
         raise StoreError(describe(error, str(engine.url))) from None
 
 
-def check_up_to_date(engine: Engine) -> None:
+def check_up_to_date(engine: Engine, where: str | None = None) -> None:
     """For a store opened read-only, which cannot be upgraded: raises StoreError unless it holds
-    the harness's tables at this harness's head revision."""
-    where = engine.url.render_as_string()
+    the harness's tables at this harness's head revision. `where`: the store as the user named
+    it (the engine's URL is the read-only form)."""
+    where = where or engine.url.render_as_string()
     try:
         with engine.connect() as connection:
             if not set(inspect(connection).get_table_names()) & set(Base.metadata.tables):
