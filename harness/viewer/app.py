@@ -77,10 +77,18 @@ def templates() -> Environment:
         seconds=lambda v: "-" if v is None else f"{v:,.1f} s",
     )
     env.globals.update(
+        with_param=_with_param,
         run_path=links.run_path, task_path=links.task_path, attempt_path=links.attempt_path,
         compare_path=links.compare_path, runs_path=links.runs_path,
     )
     return env
+
+
+def _with_param(request: Any, name: str, value: int) -> str:
+    """The query string of `request` with `name` set to `value` (a pager keeps the others)."""
+    from urllib.parse import urlencode
+
+    return "?" + urlencode({**request.query_params, name: value})
 
 
 def _dollars(value: float | None) -> str:
