@@ -69,11 +69,25 @@ def _behavior(options: SelectorOptions) -> Selector:
     return BehaviorSelector(max_test_files=options.max_test_files)
 
 
+def _repro(options: SelectorOptions) -> Selector:
+    from harness.selection.llm.repro import make_repro
+
+    return make_repro(options)
+
+
+def _judge(options: SelectorOptions) -> Selector:
+    from harness.selection.llm.judge import make_judge
+
+    return make_judge(options)
+
+
 BUILT_IN: dict[str, SelectorFactory] = {
     "first": _first,
     "vote": _vote,
     "regression": _regression,
     "behavior": _behavior,
+    "repro": _repro,
+    "judge": _judge,
 }
 
 
