@@ -362,13 +362,21 @@ def repro_answer(kind: str, issue: str) -> str:
 def repro_responder(
     kinds: tuple[str, ...] = ("reproduce",), **reply: Any
 ) -> Callable[[dict[str, Any]], Reply]:
-    """Answers every prompt with n reproduction tests, sample i of kind kinds[i % len]."""
+    """Answers every prompt with n reproduction tests. The samples of one prompt are numbered
+    across calls (a second call for the same issue goes on where the first stopped), and sample
+    i is of kind kinds[i % len(kinds)]."""
+    served: dict[str, int] = {}
+    lock = threading.Lock()
 
     def respond(body: dict[str, Any]) -> Reply:
         n = int(body.get("n") or 1)
         issue = issue_of(body)
-        return Reply(texts=[repro_answer(kinds[i % len(kinds)], issue) for i in range(n)],
-                     **reply)
+        key = json.dumps(body.get("messages"), sort_keys=True)
+        with lock:
+            first = served.get(key, 0)
+            served[key] = first + n
+        texts = [repro_answer(kinds[(first + i) % len(kinds)], issue) for i in range(n)]
+        return Reply(texts=texts, **reply)
 
     return respond
 

@@ -119,8 +119,8 @@ def test_repro_ranks_by_kept_tests_bills_exactly_and_a_rerun_costs_nothing(
         assert record.dollars >= dollars  # model dollars plus the test runs' compute
         assert run_spend(store, RUN).billed == 0.0  # the run's own spend is untouched
 
-        # Test runs: 4 usable tests at the base commit, 2 kept ones on 3 candidates.
-        assert record.test_runs == 4 + 2 * 3
+        # Test runs: 3 usable tests at the base commit, then 2 kept ones on 3 candidates.
+        assert record.test_runs == 3 + 2 * 3
         runs_before = store.selection_test_runs_count()
         requests_before = len(server.completions)
 
