@@ -222,6 +222,16 @@ class TestRunner(Protocol):
         """A file of the repository at the base commit; FileNotFoundError when absent."""
         ...
 
+    def grep(self, pattern: str, paths: list[str]) -> list[str]:
+        """Of `paths`, those whose text at the base commit matches the extended regular
+        expression `pattern` (git grep -l -E)."""
+        ...
+
+    def patched(self, candidate: CandidateView, paths: list[str]) -> dict[str, str]:
+        """The text of `paths` with the candidate's patch applied (absent ones left out): a
+        candidate's own test files, to run against the other candidates."""
+        ...
+
     def run(self, subject: CandidateView | None, suite: TestSuite) -> TestRun:
         """Runs `suite` on the base commit (subject None) or with the candidate's patch
         applied: from the store when this exact run is there, else in the sandbox (then
@@ -262,8 +272,12 @@ class Evidence:
     dollars: float = 0.0  # model and compute dollars spent now
     runs: int = 0  # test runs made now
     reused_runs: int = 0  # test runs answered from the store
+    # (subject, suite) -> seconds of every run the evidence rests on: stages of a chain that
+    # share runs count them once.
+    run_seconds: dict[tuple[str, str], float] = field(default_factory=dict)
 
     def add_run(self, run: TestRun) -> None:
+        self.run_seconds[(run.subject, run.suite)] = run.seconds
         self.stored_test_seconds += run.seconds
         if run.reused:
             self.reused_runs += 1
