@@ -111,12 +111,12 @@ def select_run(
             if holder is not None:
                 holder.close()
         # Runs two stages share (the regression suite of regression+behavior) count once.
-        stored_seconds = sum(
-            {key: seconds for item in evidence for key, seconds in item.run_seconds.items()}
-            .values()
-        )
+        costs = {key: cost for item in evidence for key, cost in item.run_costs.items()}
+        stored_seconds = sum(seconds for seconds, _ in costs.values())
+        # Dollars the selection rests on: its test runs' compute (made now or earlier) and
+        # the model calls its stages made.
+        dollars = sum(d for _, d in costs.values()) + sum(e.model_dollars for e in evidence)
         new_seconds = sum(item.test_seconds for item in evidence)
-        dollars = sum(item.dollars for item in evidence)
         runs = sum(item.runs for item in evidence)
         store.save_selection(
             run_id, chain.name, instance_id,
@@ -132,7 +132,7 @@ def select_run(
         summary.chosen += chosen is not None
         summary.test_runs += runs
         summary.new_test_seconds += new_seconds
-        summary.dollars += dollars
+        summary.dollars += sum(item.dollars for item in evidence)
 
     if workers <= 1:
         for task in inputs:

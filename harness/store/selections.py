@@ -168,6 +168,21 @@ class SelectionQueries(Sessions):
                 compute_seconds=compute_seconds, dollars=run.dollars,
             ))
 
+    def selection_runs_of(self, instance_id: str) -> list[dict[str, Any]]:
+        """Every stored selection test run of a task, as plain data (for export)."""
+        with self.reading() as session:
+            records = session.scalars(
+                select(SelectionTestRunRecord)
+                .where(SelectionTestRunRecord.instance_id == instance_id)
+                .order_by(SelectionTestRunRecord.id)
+            ).all()
+            return [
+                {"subject": r.subject, "suite": r.suite, "suite_name": r.suite_name,
+                 "targets": r.targets, "statuses": r.statuses, "problem": r.problem,
+                 "seconds": r.seconds, "dollars": r.dollars}
+                for r in records
+            ]
+
     def selection_test_runs_count(self) -> int:
         with self.reading() as session:
             return len(session.scalars(select(SelectionTestRunRecord.id)).all())
