@@ -19,8 +19,9 @@ of candidates in the pool) make the vector. Clusters are ranked by
 0. a patch that applies (a cluster whose every entry is X goes last);
 1. votes: the attempts behind the cluster's candidates (more first);
 2. tests passed: P entries of the cluster's vector (more first);
-3. first appearance: the lowest attempt position among the cluster's candidates.
-Within a cluster, candidates go by votes, then first appearance. The survivors are every
+3. incoming order: the cluster's best-placed candidate in the pool it was given (first
+   appearance when behavior is the first stage; an earlier stage's ranking otherwise).
+Within a cluster, candidates go by votes, then incoming order. The survivors are every
 candidate, winning cluster first, so a later stage (e.g. `vote`) can still reorder them; as
 the last stage, the winning cluster's most-voted candidate is the pick.
 
@@ -132,6 +133,7 @@ class BehaviorSelector:
         if not suites or not pool:
             return pool
         present = set(pool.hashes)
+        place = {digest: position for position, digest in enumerate(pool.hashes)}
         used = [s["suite"] for s in suites if s["owner"] is None or s["owner"] in present]
         clusters: dict[str, list[CandidateView]] = {}
         for candidate in pool:
@@ -144,9 +146,10 @@ class BehaviorSelector:
             votes = sum(member.votes for member in members)
             # Patches that apply nowhere go last whatever their votes.
             unappliable = bool(key.replace("|", "")) and set(key.replace("|", "")) == {"X"}
-            return (unappliable, -votes, -key.count("P"), min(m.first_attempt for m in members))
+            first = min(place[m.patch_hash] for m in members)
+            return (unappliable, -votes, -key.count("P"), first)
 
         ordered: list[CandidateView] = []
         for _, members in sorted(clusters.items(), key=rank):
-            ordered += sorted(members, key=lambda m: (-m.votes, m.first_attempt))
+            ordered += sorted(members, key=lambda m: (-m.votes, place[m.patch_hash]))
         return Pool(tuple(ordered))

@@ -99,8 +99,8 @@ def import_pattern(dotted: str) -> str:
     alternatives = [rf"(^|[^A-Za-z0-9_.])(import|from)[[:space:]]+{escaped}([^A-Za-z0-9_]|$)"]
     if parent:
         alternatives.append(
-            rf"from[[:space:]]+{re.escape(parent)}[[:space:]]+import[[:space:]].*"
-            rf"([^A-Za-z0-9_]|^){re.escape(leaf)}([^A-Za-z0-9_]|$)"
+            rf"from[[:space:]]+{re.escape(parent)}[[:space:]]+import[[:space:]](.*[^A-Za-z0-9_])?"
+            rf"{re.escape(leaf)}([^A-Za-z0-9_]|$)"
         )
     return "|".join(alternatives)
 
