@@ -27,7 +27,6 @@ from harness.store.opening import describe
 from harness.store.responses import ResponseQueries
 from harness.store.run_records import RunRecordQueries
 from harness.store.runs import RunQueries
-from harness.store.selections import SelectionQueries
 from harness.store.schema import (
     AttemptRecord,
     Base,
@@ -41,6 +40,7 @@ from harness.store.schema import (
     ValidationRunRecord,
     utcnow,
 )
+from harness.store.selections import SelectionQueries
 from harness.store.validations import ValidationQueries
 from harness.tasks import Task
 
