@@ -446,6 +446,9 @@ def parser() -> argparse.ArgumentParser:
     cli_reports.register(commands)
     cli_swebench.register(commands)  # validate
     cli_images.register(commands)  # images push
+    from harness.cli import select as cli_select
+
+    cli_select.register(commands)  # select
     return top
 
 

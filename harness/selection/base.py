@@ -222,6 +222,16 @@ class TestRunner(Protocol):
         """A file of the repository at the base commit; FileNotFoundError when absent."""
         ...
 
+    def grep(self, pattern: str, paths: list[str]) -> list[str]:
+        """Of `paths`, those whose text at the base commit matches the extended regular
+        expression `pattern` (git grep -l -E)."""
+        ...
+
+    def patched(self, candidate: CandidateView, paths: list[str]) -> dict[str, str]:
+        """The text of `paths` with the candidate's patch applied (absent ones left out): a
+        candidate's own test files, to run against the other candidates."""
+        ...
+
     def run(self, subject: CandidateView | None, suite: TestSuite) -> TestRun:
         """Runs `suite` on the base commit (subject None) or with the candidate's patch
         applied: from the store when this exact run is there, else in the sandbox (then
@@ -260,20 +270,38 @@ class Evidence:
     """What a stage's `gather` found, JSON-able (it is stored), plus what it cost."""
 
     data: dict[str, Any] = field(default_factory=dict)
-    test_seconds: float = 0.0  # seconds of test runs made now (reused runs count 0)
-    stored_test_seconds: float = 0.0  # seconds of every run the evidence rests on
-    dollars: float = 0.0  # model and compute dollars spent now
+    # Dollars spent now on model calls (an LLM stage adds what its calls billed).
+    model_dollars: float = 0.0
     runs: int = 0  # test runs made now
     reused_runs: int = 0  # test runs answered from the store
+    # (subject, suite) -> (seconds, compute dollars) of every run the evidence rests on, made
+    # now or earlier: stages of a chain that share runs count them once.
+    run_costs: dict[tuple[str, str], tuple[float, float]] = field(default_factory=dict)
+    new_runs: set[tuple[str, str]] = field(default_factory=set)
 
     def add_run(self, run: TestRun) -> None:
-        self.stored_test_seconds += run.seconds
+        key = (run.subject, run.suite)
+        self.run_costs[key] = (run.seconds, run.dollars)
         if run.reused:
             self.reused_runs += 1
-            return
-        self.runs += 1
-        self.test_seconds += run.seconds
-        self.dollars += run.dollars
+        else:
+            self.runs += 1
+            self.new_runs.add(key)
+
+    @property
+    def test_seconds(self) -> float:
+        """Seconds of the test runs made now."""
+        return sum(self.run_costs[key][0] for key in self.new_runs)
+
+    @property
+    def stored_test_seconds(self) -> float:
+        """Seconds of every test run the evidence rests on."""
+        return sum(seconds for seconds, _ in self.run_costs.values())
+
+    @property
+    def dollars(self) -> float:
+        """Spent now: the new runs' compute and the model calls."""
+        return self.model_dollars + sum(self.run_costs[key][1] for key in self.new_runs)
 
 
 # --- what a selector is ----------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """`first` and `vote` as selector stages: no tests run, decided by the attempts alone.
 
-`vote`: the candidate most attempts made (its votes), ties to the one that appeared first.
+`vote`: the candidate most attempts made (its votes); ties keep the incoming order, which is
+first appearance unless an earlier stage ranked the pool.
 `first`: the candidate of the lowest attempt. Their closed-form or sampled expectations at k
 (harness.reports.selection) agree with these decisions on every subset.
 """
@@ -36,7 +37,8 @@ class VoteSelector:
         return Evidence()
 
     def narrow(self, pool: Pool, evidence: dict[str, Any]) -> Pool:
-        """All candidates, most votes first; ties by first appearance. (A chain's last stage
-        picks the first, so `regression+vote` votes among regression's survivors.)"""
-        ordered = sorted(pool, key=lambda candidate: (-candidate.votes, candidate.first_attempt))
+        """All candidates, most votes first; ties keep the incoming order (first appearance
+        when vote is the first stage, an earlier stage's ranking otherwise). A chain's last stage
+        picks the first, so `regression+vote` votes among regression's survivors."""
+        ordered = sorted(pool, key=lambda candidate: -candidate.votes)  # stable
         return Pool(tuple(ordered))

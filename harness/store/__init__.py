@@ -4,7 +4,8 @@ SQLAlchemy 2.0 typed ORM. The only package of harness that speaks SQL.
 - schema.py: every table.
 - migrations.py + revisions/: schema versions (Alembic); how to add one is in migrations.py.
 - database.py: URLs and engines; sessions.py: the engine's sessions and write lock.
-- runs.py, run_records.py (the runner's), validations.py, responses.py, imports.py: named
+- runs.py, run_records.py (the runner's), validations.py, responses.py, imports.py,
+  selections.py (harness/selection's evidence and choices): named
   queries, grouped by who asks.
 
 Every figure the tool prints is computed from these tables alone.
@@ -39,6 +40,7 @@ from harness.store.schema import (
     ValidationRunRecord,
     utcnow,
 )
+from harness.store.selections import SelectionQueries
 from harness.store.validations import ValidationQueries
 from harness.tasks import Task
 
@@ -50,7 +52,10 @@ __all__ = [
 ]
 
 
-class Store(RunQueries, RunRecordQueries, ValidationQueries, ResponseQueries, RunImports):
+class Store(
+    RunQueries, RunRecordQueries, ValidationQueries, ResponseQueries, RunImports,
+    SelectionQueries,
+):
     """The store: opening it brings its schema up to date (see harness.store.migrations)."""
 
     def __init__(self, db: str | Path | None = None) -> None:

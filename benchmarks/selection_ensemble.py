@@ -1,0 +1,228 @@
+"""Model-free selection measured on real data nobody here wrote: the 7 Lite leaderboard systems
+of `lite_preds/` (not gold) replayed as 7 attempts per task, on the validated Lite instances of
+the mirrored repositories (every one outside sympy, plus the first `--sympy` valid sympy ones by
+instance id), then each selector run on the stored run.
+
+Prints, for each selector: solve rate (95% interval), share of the gap it recovers
+(selector - mean single) / (oracle - mean single), and the test time its evidence rests on;
+with the oracle over the 7, the mean single system, the best single system, vote and first
+beside; then the table at every k, and the tasks where each selector chose a wrong patch
+although a right one was among the candidates.
+
+Verdicts come from the harness's own evaluations of the replay run (the scoring, here and in
+`report`); selectors never see them. Everything is resumable: evaluations are keyed by
+(task, patch), selection test runs by (task, subject, suite), selections by (run, selector,
+task).
+
+    python benchmarks/selection_ensemble.py --db /work/notes/select.db \\
+        --repos-dir /work/mirrors --cache-dir /work/notes/cache --max-sandboxes 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+ROOT = Path(__file__).resolve().parents[1]
+MIRRORED = (
+    "pytest-dev/pytest", "pallets/flask", "psf/requests", "sphinx-doc/sphinx", "astropy/astropy",
+    "pylint-dev/pylint", "pydata/xarray", "mwaskom/seaborn", "sympy/sympy",
+)
+DEFAULT_SELECTORS = ("regression", "behavior", "regression+behavior", "regression+vote")
+
+
+def default_data() -> Path:
+    for start in (ROOT, Path.cwd().resolve()):
+        for folder in (start, *start.parents):
+            candidate = folder / "shared" / "swebench"
+            if candidate.is_dir():
+                return candidate
+    return ROOT.parent / "shared" / "swebench"
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", default=None, help="the shared swebench folder")
+    parser.add_argument("--db", default=str(ROOT / "results" / "selection.db"))
+    parser.add_argument("--repos-dir", required=True)
+    parser.add_argument("--cache-dir", default=str(ROOT / "results" / "cache"))
+    parser.add_argument("--sympy", type=int, default=25, help="valid sympy instances to keep")
+    parser.add_argument("--repo", nargs="+", default=list(MIRRORED))
+    parser.add_argument("--selector", nargs="+", default=list(DEFAULT_SELECTORS))
+    parser.add_argument("--max-sandboxes", type=int, default=1)
+    parser.add_argument("--max-test-files", type=int, default=8)
+    parser.add_argument("--memory", default="3g")
+    parser.add_argument("--cpus", type=float, default=1.0)
+    parser.add_argument("--no-run", action="store_true",
+                        help="print from the store only: no replay, no selection")
+    parser.add_argument("--examples", type=int, default=6,
+                        help="wrong choices to show per selector")
+    return parser.parse_args(argv)
+
+
+def chosen_tasks(store, tasks, sympy: int):
+    from harness.validation import stored_validations
+
+    validations = stored_validations(store, tasks)
+    valid = [t for t in tasks if validations.get(t.instance_id) is not None
+             and validations[t.instance_id].valid]
+    others = [t for t in valid if t.repo != "sympy/sympy"]
+    sympy_tasks = sorted((t for t in valid if t.repo == "sympy/sympy"),
+                         key=lambda t: t.instance_id)[:sympy]
+    return others + sympy_tasks, len(validations)
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def system_of(details) -> str:
+    source = str((details or {}).get("source", ""))
+    return Path(source.rsplit(":", 1)[0]).stem if source else "?"
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    data = Path(args.data) if args.data else default_data()
+    from harness.agents.replay import ReplayAgent
+    from harness.datasets import TaskFilter, filter_tasks, load_dataset_tasks
+    from harness.reports.rundata import load_run
+    from harness.reports.selection_table import render_selection_table, selection_table
+    from harness.runner import Runner, RunPlan
+    from harness.sandboxes.factory import DockerOptions, docker_sandboxes
+    from harness.selection.registry import SelectorOptions, build_selector
+    from harness.selection.run import select_run
+    from harness.store import Store
+
+    files = sorted(p for p in (data / "lite_preds").glob("*.jsonl") if p.stem != "gold")
+    if len(files) != 7:
+        print(f"expected the 7 systems of {data / 'lite_preds'}, found {len(files)}",
+              file=sys.stderr)
+        return 2
+    tasks = load_dataset_tasks(str(data / "swe_bench_lite.jsonl")).tasks
+    tasks = filter_tasks(tasks, TaskFilter([], list(args.repo)))
+    store = Store(args.db)
+    chosen, validated = chosen_tasks(store, tasks, args.sympy)
+    print(f"{len(chosen)} valid instances chosen ({validated} of {len(tasks)} validated in the "
+          "store)", flush=True)
+    if not chosen:
+        return 1
+    factory = docker_sandboxes(DockerOptions(
+        memory=args.memory, cpus=args.cpus, cache_dir=Path(args.cache_dir),
+        repos_dir=Path(args.repos_dir), host_max_sandboxes=args.max_sandboxes,
+    ))
+    agent = ReplayAgent(files)
+    run_id = f"lite-ensemble7-{agent.definition_hash[:8]}"
+    if not args.no_run:
+        plan = RunPlan(run_id=run_id, k=len(files), seed=0, max_sandboxes=args.max_sandboxes,
+                       vcpu_hour_dollars=0.04,
+                       config={"benchmark": "selection_ensemble",
+                               "systems": [f.stem for f in files]})
+        Runner(store, agent, factory, plan, log=log).run(chosen)
+        options = SelectorOptions(max_test_files=args.max_test_files)
+        for name in args.selector:
+            started = time.monotonic()
+            summary = select_run(store, run_id, build_selector(name, options), factory,
+                                 workers=args.max_sandboxes, log=log)
+            print(f"selected {name}: {summary.chosen}/{summary.tasks} tasks, {summary.reused} "
+                  f"reused, {summary.test_runs} new test runs "
+                  f"({summary.new_test_seconds:.0f} s) in {time.monotonic() - started:.0f} s; "
+                  f"{len(summary.errors)} errors", flush=True)
+            for line in summary.errors[:10]:
+                print(f"  error: {line}", flush=True)
+
+    run = load_run(store, run_id)
+    keep = {t.instance_id for t in chosen}
+    run.tasks = [t for t in run.tasks if t.instance_id in keep]
+    table = selection_table(store, run, selectors=list(args.selector))
+    print_summary(store, run, table, files)
+    print()
+    print(render_selection_table(table, markdown=True))
+    print_wrong_choices(store, run, list(args.selector), args.examples)
+    store.close()
+    return 0
+
+
+def per_system(store, run) -> dict[str, float]:
+    """Each system's solve rate on the run's counted tasks, from our own evaluations."""
+    records = {a.attempt.id: a for a in store.run_attempts(run.name)}
+    solved: dict[str, int] = {}
+    for task in run.counted:
+        for position, attempt_id in enumerate(task.attempt_ids):
+            system = system_of(records[attempt_id].attempt.details)
+            solved[system] = solved.get(system, 0) + int(task.resolved[position])
+    count = len(run.counted)
+    return {system: value / count for system, value in sorted(solved.items())}
+
+
+def print_summary(store, run, table, files) -> None:
+    rates = per_system(store, run)
+    best_system, best = max(rates.items(), key=lambda item: item[1])
+    n = len(run.counted)
+    last = len(table.ks) - 1
+    oracle, single = table.oracle[last], table.mean_single
+
+    def share(value: float) -> str:
+        gap = oracle - single
+        return "-" if gap <= 0 or math.isnan(value) else f"{100 * (value - single) / gap:+.0f}%"
+
+    print(f"\n{n} tasks, {table.ks[last]} attempts each (the 7 systems)")
+    print("| selection | solve rate | 95% interval | share of the gap | test seconds |")
+    print("| --- | --- | --- | --- | --- |")
+    print(f"| oracle over the 7 (hidden tests) | {100 * oracle:.1f}% | | 100% | |")
+    print(f"| mean single system | {100 * single:.1f}% | | 0% | |")
+    print(f"| best single system ({best_system}) | {100 * best:.1f}% | | {share(best)} | |")
+    for line in table.lines:
+        value = line.rate[last]
+        interval = f"[{100 * line.low[last]:.1f}, {100 * line.high[last]:.1f}]"
+        seconds = f"{line.test_seconds:.0f}" if line.test_seconds else "0"
+        print(f"| {line.name} | {100 * value:.1f}% | {interval} | {share(value)} | {seconds} |")
+    print("\nper system (our evaluations): " + ", ".join(
+        f"{system} {100 * rate:.1f}%" for system, rate in rates.items()))
+
+
+def print_wrong_choices(store, run, selectors: list[str], examples: int) -> None:
+    """Tasks a right patch was among the candidates but the selector picked a wrong one."""
+    hashes = store.attempt_hashes(run.name)
+    records = {a.attempt.id: a for a in store.run_attempts(run.name)}
+    for name in selectors:
+        stored = {r.instance_id: r for r in store.selections(run.name, name)}
+        wrong = []
+        for task in run.counted:
+            if task.c == 0 or task.instance_id not in stored:
+                continue
+            record = stored[task.instance_id]
+            verdict = {hashes[a]: bool(task.resolved[i]) for i, a in enumerate(task.attempt_ids)}
+            if record.patch_hash is not None and verdict.get(record.patch_hash):
+                continue
+            picked = [system_of(records[a].attempt.details) for a in task.attempt_ids
+                      if hashes[a] == record.patch_hash]
+            right = [system_of(records[a].attempt.details)
+                     for i, a in enumerate(task.attempt_ids) if task.resolved[i]]
+            stages = (record.evidence or {}).get("stages", [])
+            broken = {}
+            for stage in stages:
+                if stage.get("name") == "regression":
+                    broken = stage.get("data", {}).get("broken", {})
+            right_hashes = {h for h, ok in verdict.items() if ok}
+            why = ""
+            if broken:
+                right_broken = min((len(broken.get(h, [])) for h in right_hashes), default=0)
+                picked_broken = len(broken.get(record.patch_hash or "", []))
+                why = (f"regression: right patches break >= {right_broken} base-passing tests, "
+                       f"the pick {picked_broken}")
+            wrong.append(f"  {task.instance_id}: picked {'/'.join(picked) or 'nothing'}; right: "
+                         f"{'/'.join(right)} {why}".rstrip())
+        print(f"\n{name}: wrong pick on {len(wrong)} of {sum(1 for t in run.counted if t.c)} "
+              "tasks some candidate solves" + (":" if wrong else ""))
+        for line in wrong[:examples]:
+            print(line)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,144 @@
+"""Selectors' decisions without sandboxes: composition, the registry, regression's drop rule,
+behavior's clusters and tie-breaks, and a pool's k-subsets."""
+
+from __future__ import annotations
+
+import pytest
+
+from harness.selection.base import CandidateView, Chain, Pool, SelectionContext, SelectionError
+from harness.selection.behavior import BehaviorSelector
+from harness.selection.registry import build_selector
+from harness.selection.regression import RegressionSelector, import_pattern, module_of
+from harness.tasks import TaskView
+
+VIEW = TaskView("o__r-1", "o/r", "abc", "the issue")
+
+
+def candidate(digest: str, attempts: tuple[int, ...], patch: str = "x") -> CandidateView:
+    return CandidateView(digest, patch, attempts)
+
+
+POOL = Pool((
+    candidate("a", (0, 3)),  # 2 votes, first at 0
+    candidate("b", (1, 4, 5)),  # 3 votes
+    candidate("c", (2,)),
+))
+
+
+def test_vote_and_first_pick():
+    assert build_selector("vote").pick(POOL, [{}]).patch_hash == "b"
+    assert build_selector("first").pick(POOL, [{}]).patch_hash == "a"
+
+
+def test_regression_drops_a_candidate_that_breaks_a_base_passing_test():
+    evidence = {"broken": {"a": [], "b": ["t::x"], "c": []}}
+    survivors = RegressionSelector().narrow(POOL, evidence)
+    assert survivors.hashes == ("a", "c")
+    # Composed with vote: the vote is among the survivors, so b (most votes) cannot win.
+    chain = build_selector("regression+vote")
+    assert chain.pick(POOL, [evidence, {}]).patch_hash == "a"
+
+
+def test_regression_keeps_the_least_damaging_when_every_candidate_breaks_something():
+    evidence = {"broken": {"a": ["t1", "t2"], "b": ["t1"], "c": ["t1", "t3", "t4"]}}
+    assert RegressionSelector().narrow(POOL, evidence).hashes == ("b",)
+
+
+def test_behavior_clusters_equal_outcomes_and_the_largest_cluster_wins():
+    # a and c behave the same (3 votes together) and beat b (3 votes) on tests passed.
+    evidence = {
+        "suites": [{"suite": "s1", "owner": None}],
+        "vectors": {"a": {"s1": "PPF"}, "b": {"s1": "PFF"}, "c": {"s1": "PPF"}},
+    }
+    order = BehaviorSelector().narrow(POOL, evidence)
+    assert order.hashes[:2] == ("a", "c")  # the cluster, its most-voted member first
+    assert order.hashes[2] == "b"
+
+
+def test_behavior_tie_breaks_on_tests_passed_then_first_appearance():
+    pool = Pool((candidate("a", (0,)), candidate("b", (1,)), candidate("c", (2,))))
+    more_passed = {
+        "suites": [{"suite": "s", "owner": None}],
+        "vectors": {"a": {"s": "PF"}, "b": {"s": "PP"}, "c": {"s": "FF"}},
+    }
+    assert BehaviorSelector().narrow(pool, more_passed).hashes[0] == "b"
+    same = {
+        "suites": [{"suite": "s", "owner": None}],
+        "vectors": {"a": {"s": "PF"}, "b": {"s": "FP"}, "c": {"s": "FF"}},
+    }
+    assert BehaviorSelector().narrow(pool, same).hashes[0] == "a"
+
+
+def test_behavior_uses_only_the_own_suites_of_candidates_in_the_pool():
+    evidence = {
+        "suites": [{"suite": "r", "owner": None}, {"suite": "own-c", "owner": "c"}],
+        "vectors": {"a": {"r": "P", "own-c": "F"}, "b": {"r": "P", "own-c": "P"},
+                    "c": {"r": "P", "own-c": "P"}},
+    }
+    selector = BehaviorSelector()
+    # With c: b and c agree (4 votes) against a (2 votes).
+    assert selector.narrow(POOL, evidence).hashes[:2] == ("b", "c")
+    # Without c, its test is not there: a and b behave the same, one cluster.
+    without_c = POOL.subset([0, 1, 3, 4])
+    assert set(selector.narrow(without_c, evidence).hashes) == {"a", "b"}
+
+
+def test_behavior_puts_patches_that_apply_nowhere_last():
+    evidence = {
+        "suites": [{"suite": "s", "owner": None}],
+        "vectors": {"a": {"s": "PP"}, "b": {"s": "XX"}, "c": {"s": "FF"}},
+    }
+    assert BehaviorSelector().narrow(POOL, evidence).hashes[-1] == "b"
+
+
+def test_pool_subset_counts_only_the_subsets_votes():
+    subset = POOL.subset([0, 2, 5])
+    assert subset.hashes == ("a", "c", "b")
+    assert [c.votes for c in subset] == [1, 1, 1]
+
+
+def test_chain_passes_input_on_when_a_stage_leaves_nothing():
+    class Nothing:
+        name = "nothing"
+
+        def narrow(self, pool, evidence):
+            return Pool(())
+
+    chain = Chain((Nothing(), build_selector("vote").stages[0]))
+    assert chain.pick(POOL, [{}, {}]).patch_hash == "b"
+    assert chain.pick(Pool(()), [{}, {}]) is None
+
+
+def test_registry_by_import_path_and_composition():
+    chain = build_selector("selection_helpers:make_longest+vote")
+    assert chain.name == "longest+vote"
+    pool = Pool((candidate("a", (0,), "short"), candidate("b", (1,), "a much longer patch")))
+    evidence = chain.gather(SelectionContext(VIEW, pool))
+    assert chain.pick(pool, [e.data for e in evidence]).patch_hash == "b"
+
+
+@pytest.mark.parametrize("name,message", [
+    ("oracle", "hidden test outcome"),
+    ("pass@k", "hidden test outcome"),
+    ("nosuch", "unknown selector"),
+    ("no_module_here:make", "cannot import"),
+    ("selection_helpers:missing", "no callable"),
+    ("selection_helpers:not_a_selector", "lacks the Selector interface"),
+    ("vote+", "empty part"),
+])
+def test_registry_refuses_with_one_clear_line(name, message):
+    with pytest.raises(SelectionError, match=message):
+        build_selector(name)
+
+
+def test_module_and_import_rules():
+    assert module_of("src/flask/app.py") == ("flask.app", "app")
+    assert module_of("sympy/core/__init__.py") == ("sympy.core", "core")
+    import re
+
+    pattern = import_pattern("flask.app").replace("[[:space:]]", r"\s")
+    assert re.search(pattern, "from flask.app import Flask")
+    assert re.search(pattern, "import flask.app as a")
+    assert re.search(pattern, "from flask import app")
+    assert not re.search(pattern, "from flask.application import x")
+    assert not re.search(pattern, "from flask import apps")
