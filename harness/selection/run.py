@@ -103,8 +103,9 @@ def select_run(
                 evidence = chain.gather(context)
                 pick = chain.pick(pool, [item.data for item in evidence])
                 chosen = pick.patch_hash if pick is not None else None
-        except Exception as error:  # noqa: BLE001 - one task's trouble is recorded, not fatal
-            error = f"{type(error).__name__}: {error}"
+        except Exception as failure:  # noqa: BLE001 - one task's trouble is recorded, not fatal
+            # (`except ... as error` would unbind `error` when the block ends.)
+            error = f"{type(failure).__name__}: {failure}"
             summary.errors.append(f"{instance_id}: {error}")
             log(f"{instance_id}: selection failed: {error}")
         finally:

@@ -81,7 +81,7 @@ class JudgeSelector:
         finally:
             caller.finish()
         data["model"] = caller.usage.to_json()
-        evidence.dollars += caller.usage.dollars or 0.0
+        evidence.model_dollars += caller.usage.dollars or 0.0
         if completion is None:
             data["outcome"] = caller.usage.outcome  # budget_stopped or prompt_refused
             return evidence

@@ -102,7 +102,7 @@ class ReproSelector:
         finally:
             caller.finish()
         data["model"] = caller.usage.to_json()
-        evidence.dollars += caller.usage.dollars or 0.0
+        evidence.model_dollars += caller.usage.dollars or 0.0
 
         kept: list[tuple[int, TestSuite]] = []
         seen: dict[str, int] = {}
