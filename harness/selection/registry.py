@@ -69,9 +69,16 @@ def _behavior(options: SelectorOptions) -> Selector:
     return BehaviorSelector(max_test_files=options.max_test_files)
 
 
+def _consensus(options: SelectorOptions) -> Selector:
+    from harness.selection.consensus import ConsensusSelector
+
+    return ConsensusSelector()
+
+
 BUILT_IN: dict[str, SelectorFactory] = {
     "first": _first,
     "vote": _vote,
+    "consensus": _consensus,
     "regression": _regression,
     "behavior": _behavior,
 }
