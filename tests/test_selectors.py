@@ -142,3 +142,27 @@ def test_module_and_import_rules():
     assert re.search(pattern, "from flask import app")
     assert not re.search(pattern, "from flask.application import x")
     assert not re.search(pattern, "from flask import apps")
+
+
+def test_consensus_prefers_the_patch_most_like_the_others():
+    from harness.selection.consensus import similarity
+
+    def patch(path: str, line: str) -> str:
+        return (f"diff --git a/{path} b/{path}\n--- a/{path}\n+++ b/{path}\n@@ -1 +1 @@\n"
+                f"-old\n+{line}\n")
+
+    near_a = patch("pkg/mod.py", "return  fixed(x)")  # same change, other spacing
+    near_b = patch("pkg/mod.py", "return fixed(x)")
+    near_c = patch("pkg/mod.py", "return fixed(x, strict=True)")
+    far = patch("pkg/other.py", "pass")
+    assert similarity(near_a, near_b) == pytest.approx(2.0)
+    assert similarity(near_a, far) == 0.0
+    # The far patch has two identical votes, but the three near ones agree with each other.
+    pool = Pool((candidate("far", (0, 1), far), candidate("a", (2,), near_a),
+                 candidate("b", (3,), near_b), candidate("c", (4,), near_c)))
+    chain = build_selector("consensus")
+    evidence = [e.data for e in chain.gather(SelectionContext(VIEW, pool))]
+    assert chain.pick(pool, evidence).patch_hash == "a"
+    assert build_selector("vote").pick(pool, [{}]).patch_hash == "far"
+    # On a subset without b and c, far's two votes win.
+    assert chain.pick(pool.subset([0, 1, 2]), evidence).patch_hash == "far"

@@ -38,7 +38,10 @@ class SandboxTestRunner:
         self, store: Store, instance_id: str, base_commit: str, setup: PublicTestSetup,
         lend: Lend, vcpu_hour_dollars: float = 0.0, log: Callable[[str], None] | None = None,
     ) -> None:
-        self._store = store
+        # Only the two queries of selection test runs, as closures: the runner has no store
+        # attribute through which a selector could reach evaluations.
+        self._find = lambda *key: store.selection_test_run(*key)
+        self._keep = lambda *values: store.save_selection_test_run(*values)
         self.instance_id = instance_id
         self.base_commit = base_commit
         self.setup = setup
@@ -98,13 +101,12 @@ class SandboxTestRunner:
 
     def run(self, subject: CandidateView | None, suite: TestSuite) -> TestRun:
         key = BASE if subject is None else subject.patch_hash
-        stored = self._store.selection_test_run(self.instance_id, self.base_commit, key,
-                                                suite.digest)
+        stored = self._find(self.instance_id, self.base_commit, key, suite.digest)
         if stored is not None:
             return TestRun(key, suite.digest, stored.statuses, stored.problem, stored.seconds,
                            stored.dollars, reused=True)
         run, compute = self._run_now(subject, suite, key)
-        self._store.save_selection_test_run(
+        self._keep(
             self.instance_id, self.base_commit, suite.name, list(suite.targets),
             StoredTestRun(key, suite.digest, run.statuses, run.problem, run.seconds,
                           run.dollars),

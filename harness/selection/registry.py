@@ -81,9 +81,16 @@ def _judge(options: SelectorOptions) -> Selector:
     return make_judge(options)
 
 
+def _consensus(options: SelectorOptions) -> Selector:
+    from harness.selection.consensus import ConsensusSelector
+
+    return ConsensusSelector()
+
+
 BUILT_IN: dict[str, SelectorFactory] = {
     "first": _first,
     "vote": _vote,
+    "consensus": _consensus,
     "regression": _regression,
     "behavior": _behavior,
     "repro": _repro,

@@ -3,7 +3,7 @@ selectors make, and what each selector chose.
 
 `selection_inputs` is the one read a selector's input comes from: it returns each task's public
 view and its attempts' patches, trajectories and costs, never the task's hidden fields nor any
-evaluation (it does not read the evaluations table at all).
+verdict (no query here joins or reads the table of verdicts).
 """
 
 from __future__ import annotations
