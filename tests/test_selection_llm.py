@@ -205,3 +205,16 @@ def test_a_failing_model_api_is_the_tasks_error_redone_next_time(tmp_path, facto
         assert record.patch_hash == GOLD_H
         assert stages["repro"]["scores"] == {GOLD_H: 1, PARTIAL_H: 0, WRONG_H: 0}
         assert server.bill.errors == 1 and server.bill.calls == 1
+
+
+def test_llm_selectors_hold_no_way_to_a_hidden_field(tmp_path):
+    # Built as `select` builds them, with a store for the response cache and the ledger: the
+    # walk of tests/test_selection_isolation.py finds no Store, Task or hidden patch.
+    from test_selection_isolation import _assert_clean
+
+    store = Store(tmp_path / "walk.db")
+    with FakeOpenAI() as server:
+        chain = build_selector("repro+judge", options(tmp_path, server, store))
+        assert _assert_clean(chain, TASK) > 20
+        assert _assert_clean(model_access(chain, RUN), TASK) > 10
+    store.close()

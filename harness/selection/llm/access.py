@@ -23,6 +23,7 @@ from harness.models.pricing import PriceError, PriceTable
 from harness.selection.base import Chain, ModelAccess, SelectionError
 from harness.selection.llm.config import Definition
 from harness.selection.registry import SelectorOptions
+from harness.store import Store
 
 
 @dataclass
@@ -35,6 +36,24 @@ class SelectorModel:
     record: dict[str, Any] = field(default_factory=dict)
 
 
+class _ResponseRows:
+    """The two store queries the response cache makes, as closures: an LLM selector holds no
+    store attribute through which it could reach evaluations (tests/test_selection_isolation)."""
+
+    def __init__(self, store: Store) -> None:
+        self.response = lambda key: store.response(key)
+        self.add_response = lambda record: store.add_response(record)
+
+
+class _LedgerRows:
+    """The store's sessions as the ledger's queries (harness.store.spend) use them, as
+    closures, for the same reason."""
+
+    def __init__(self, store: Store) -> None:
+        self.reading = lambda: store.reading()
+        self.writing = lambda: store.writing()
+
+
 def _low(a: float | None, b: float | None) -> float | None:
     return b if a is None else a if b is None else min(a, b)
 
@@ -45,7 +64,8 @@ def selector_budget(definition: Definition, options: SelectorOptions) -> Budget:
     per_instance = Limits(dollars=definition.task_max_cost)
     if given is not None:
         per_instance = per_instance.tighter(given.per_instance)
-    ledger = Ledger(options.store) if options.store is not None else Ledger()
+    store = options.store
+    ledger = Ledger(_LedgerRows(store)) if store is not None else Ledger()  # type: ignore[arg-type]
     return Budget(max_cost=max_cost, per_instance=per_instance, ledger=ledger)
 
 
@@ -85,7 +105,7 @@ def build_model(
         params=definition.model.params(),
         price=price,
         limiter=ConnectionLimiter(options.max_connections),
-        cache=ResponseCache(options.store) if use_cache else None,
+        cache=ResponseCache(_ResponseRows(options.store)) if use_cache else None,  # type: ignore[arg-type]
         retry=retry,
         timeout=definition.model.timeout,
     )
