@@ -191,6 +191,27 @@ def test_a_budget_stops_the_calls_with_a_recorded_outcome_and_a_fallback(
         dollars, calls = billed(store, ledger_run_id(RUN, "repro+judge"))
         assert calls == 1 and dollars == pytest.approx(server.bill.dollars, rel=1e-12)
 
+        # With the caps raised, the next invocation goes on where the budget stopped (as a
+        # budget-cut attempt is made again): the first test comes from the response cache,
+        # the two others are asked for now; both reproduce, only the real fix passes both,
+        # and the judge has nothing left to choose among (no call).
+        opts = options(tmp_path, server, store,
+                       repro={"tests": 3, "samples_per_call": 1, "task_max_cost": 1.0},
+                       judge={"max_cost": 1.0})
+        summary, record, stages = choose(store, factory, "repro+judge", opts)
+        assert summary.reused == 0 and server.bill.calls == 3
+        assert stages["repro"]["model"]["cached_calls"] == 1
+        assert stages["repro"]["kept"] == [1, 2] and not stages["repro"]["incomplete"]
+        assert stages["judge"]["outcome"] == "single_candidate"
+        assert record.patch_hash == GOLD_H
+        ledger_run = ledger_run_id(RUN, "repro+judge")
+        bill = server.bill
+        assert ledger(store, ledger_run) == (3, bill.prompt_tokens, bill.completion_tokens)
+        assert billed(store, ledger_run)[0] == pytest.approx(bill.dollars, rel=1e-12)
+        # Complete now: a further invocation keeps the stored decision.
+        summary, _, _ = choose(store, factory, "repro+judge", opts)
+        assert summary.reused == 1 and server.bill.calls == 3
+
 
 def test_a_failing_model_api_is_the_tasks_error_redone_next_time(tmp_path, factory, store):
     with FakeOpenAI(script=[error_reply(401, "bad key")],

@@ -53,6 +53,13 @@ class SelectionSummary:
     dollars: float = 0.0
 
 
+def _incomplete(evidence: dict | None) -> bool:
+    """Whether a stage marked its evidence incomplete (an LLM stage stopped by its budget):
+    the task is decided again next time, as a budget-cut attempt is made again."""
+    stages = (evidence or {}).get("stages") or []
+    return any((stage.get("data") or {}).get("incomplete") for stage in stages)
+
+
 def select_run(
     store: Store,
     run_id: str,
@@ -80,7 +87,8 @@ def select_run(
         hashes = sorted(pool.hashes)
         previous = done.get(instance_id)
         if (not redo and previous is not None and not previous.error
-                and (previous.evidence or {}).get("candidates") == hashes):
+                and (previous.evidence or {}).get("candidates") == hashes
+                and not _incomplete(previous.evidence)):
             summary.reused += 1
             summary.chosen += previous.patch_hash is not None
             return

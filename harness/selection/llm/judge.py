@@ -84,6 +84,7 @@ class JudgeSelector:
         evidence.model_dollars += caller.usage.dollars or 0.0
         if completion is None:
             data["outcome"] = caller.usage.outcome  # budget_stopped or prompt_refused
+            data["incomplete"] = caller.usage.outcome == "budget_stopped"
             return evidence
         answer = completion.text
         data["answer"] = answer[-_ANSWER_KEPT:]

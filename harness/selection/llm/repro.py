@@ -103,6 +103,8 @@ class ReproSelector:
             caller.finish()
         data["model"] = caller.usage.to_json()
         evidence.model_dollars += caller.usage.dollars or 0.0
+        # Stopped by the budget: decided on what there is, and again once the budget allows.
+        data["incomplete"] = caller.usage.outcome == "budget_stopped"
 
         kept: list[tuple[int, TestSuite]] = []
         seen: dict[str, int] = {}
