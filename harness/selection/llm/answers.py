@@ -48,7 +48,7 @@ def _collectable(tree: ast.Module) -> bool:
     return False
 
 
-def test_file_from_answer(answer: str, max_chars: int) -> ParsedTest:
+def parse_test_file(answer: str, max_chars: int) -> ParsedTest:
     """The answer's test file: its first Python code block that defines a test, else the
     reason it has none."""
     blocks = [body for tag, body in _BLOCK.findall(answer) if tag.lower() in _PYTHON_TAGS]

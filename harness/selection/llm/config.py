@@ -62,7 +62,10 @@ class ReproDefinition(_Common):
 class JudgeDefinition(_Common):
     selector: Literal["judge"]
     top: int = Field(4, ge=2, le=26)
-    """Candidates shown to the model: the first `top` of the pool (best first)."""
+    """Candidates shown to the model: the first `top` of the pool in `order`."""
+    order: Literal["votes", "incoming"] = "votes"
+    """votes: the pool sorted by votes (ties keep its order); incoming: the pool as the stages
+    before it ranked it (after behavior or consensus, which rank clusters)."""
     diff_chars: int = Field(12_000, ge=500)
     """A longer diff is cut to its first `diff_chars` characters (the prompt says so)."""
     instance_template: str

@@ -2,7 +2,8 @@
 
 The candidates shown are the pool as the stages before it left it (all distinct candidates
 when it is the first stage), ordered by their votes (the attempts that made the same
-normalized patch; ties keep the pool's order), the first `top` of them, numbered 1..top. The
+normalized patch; ties keep the pool's order) or, with `order: incoming`, as the stages before
+it ranked them; the first `top` of them, numbered 1..top. The
 prompt holds the task's public view (repository, issue, hints) and their diffs, nothing else.
 
 Outcomes, each recorded in the evidence:
@@ -11,8 +12,8 @@ Outcomes, each recorded in the evidence:
 - `no_choice` / `choice_out_of_range`: the answer names no shown candidate;
 - `budget_stopped`: the selection's or the task's dollar cap was reached before the call;
 - `prompt_refused`: the model cannot answer this prompt (too long, refused).
-In the last four the pick falls back to the largest cluster: the most votes, ties to the pool's
-order (what `vote` would pick among the shown candidates).
+In the last four the pick falls back to the first candidate in that order: by votes, the
+largest cluster (what `vote` would pick).
 
 Its decision depends on which candidates are shown, so it is exact only on the full pool
 (`exact_at_subsets = False`: the report shows it at k = n).
@@ -61,10 +62,13 @@ class JudgeSelector:
             {"role": "user", "content": render(self.definition.instance_template, **values)},
         ]
 
+    def _ordered(self, pool: Pool) -> list[CandidateView]:
+        return by_votes(pool) if self.definition.order == "votes" else list(pool)
+
     def gather(self, context: SelectionContext) -> Evidence:
         evidence = Evidence()
         pool = context.survivors or context.candidates
-        shown = by_votes(pool)[: self.definition.top]
+        shown = self._ordered(pool)[: self.definition.top]
         data: dict[str, Any] = {
             "shown": [candidate.patch_hash for candidate in shown],
             "fallback": shown[0].patch_hash if shown else None,
@@ -97,12 +101,12 @@ class JudgeSelector:
         return evidence
 
     def narrow(self, pool: Pool, evidence: dict[str, Any]) -> Pool:
-        """The judged candidate alone when it is in `pool`; else the pool by votes (the
-        largest cluster first)."""
+        """The judged candidate alone when it is in `pool`; else the pool in `order` (by
+        votes: the largest cluster first)."""
         choice = evidence.get("choice")
         if evidence.get("outcome") in ("chosen", "single_candidate") and choice in pool.hashes:
             return pool.keep([choice])
-        return Pool(tuple(by_votes(pool)))
+        return Pool(tuple(self._ordered(pool)))
 
 
 def make_judge(options: SelectorOptions) -> JudgeSelector:

@@ -33,7 +33,7 @@ from harness.selection.base import (
     TestSuite,
 )
 from harness.selection.llm.access import SelectorModel, build_model
-from harness.selection.llm.answers import TestOutcome, test_file_from_answer
+from harness.selection.llm.answers import TestOutcome, parse_test_file
 from harness.selection.llm.common import Caller
 from harness.selection.llm.config import ReproDefinition, load_definition
 from harness.selection.registry import SelectorOptions
@@ -114,7 +114,7 @@ class ReproSelector:
             if index >= len(answers):
                 entry.update(outcome=TestOutcome.NOT_ASKED.value, detail=caller.usage.message)
                 continue
-            parsed = test_file_from_answer(answers[index], self.definition.max_test_chars)
+            parsed = parse_test_file(answers[index], self.definition.max_test_chars)
             entry["code"] = parsed.code
             if parsed.outcome is not None:
                 entry.update(outcome=parsed.outcome.value, detail=parsed.detail)
