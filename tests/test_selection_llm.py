@@ -50,12 +50,16 @@ def factory(request, tmp_path_factory):
     return backend_factory(request, TASK, tmp_path_factory)
 
 
+def make_run(store, factory) -> None:
+    agent = ScriptedAgent(lambda context: Candidate(PATCHES[context.index]))
+    plan = RunPlan(run_id=RUN, k=len(PATCHES), seed=0, max_sandboxes=1, vcpu_hour_dollars=0.04)
+    Runner(store, agent, factory, plan, log=lambda line: None).run([TASK])
+
+
 @pytest.fixture
 def store(tmp_path, factory):
     opened = Store(tmp_path / "harness.db")
-    agent = ScriptedAgent(lambda context: Candidate(PATCHES[context.index]))
-    plan = RunPlan(run_id=RUN, k=len(PATCHES), seed=0, max_sandboxes=1, vcpu_hour_dollars=0.04)
-    Runner(opened, agent, factory, plan, log=lambda line: None).run([TASK])
+    make_run(opened, factory)
     yield opened
     opened.close()
 
@@ -238,4 +242,36 @@ def test_llm_selectors_hold_no_way_to_a_hidden_field(tmp_path):
         chain = build_selector("repro+judge", options(tmp_path, server, store))
         assert _assert_clean(chain, TASK) > 20
         assert _assert_clean(model_access(chain, RUN), TASK) > 10
+    store.close()
+
+
+@pytest.mark.docker
+@pytest.mark.slow
+def test_the_select_command_runs_llm_selectors_and_report_shows_them(
+    tmp_path, docker_client, capsys
+):
+    from llm_helpers import build_image, sandbox_factory
+
+    from harness.cli import main
+
+    image = build_image(docker_client, TASK, tmp_path / "repos")
+    store = Store(tmp_path / "harness.db")
+    make_run(store, sandbox_factory(docker_client, image))
+    kinds = ("reproduce", "first_line")
+    with FakeOpenAI(responder=repro_responder(kinds)) as server:
+        config = tmp_path / "selectors.yaml"
+        config.write_text(yaml.safe_dump({"repro": {"tests": 2}, "judge": {"top": 3}}))
+        argv = ["select", RUN, "--selector", "repro+judge", "--model", MODEL,
+                "--api-base", server.base_url, "--prices", str(price_file(tmp_path)),
+                "--selector-config", str(config), "--db", str(tmp_path / "harness.db"),
+                "--cache-dir", str(tmp_path / "cache")]
+        assert main(argv) == 0
+        out = capsys.readouterr().out
+        assert "repro+judge: chose a patch on 1 of 1 tasks" in out
+        [record] = store.selections(RUN, "repro+judge")
+        assert record.patch_hash == GOLD_H and record.error == ""
+        dollars, _ = billed(store, ledger_run_id(RUN, "repro+judge"))
+        assert server.bill.calls == 1 and dollars == pytest.approx(server.bill.dollars)
+        assert main(["report", RUN, "--db", str(tmp_path / "harness.db")]) == 0
+        assert "repro+judge" in capsys.readouterr().out
     store.close()
