@@ -71,8 +71,15 @@ def select_run(
     redo: bool = False,
 ) -> SelectionSummary:
     """Runs `chain` on every task of the stored run. `sandboxes` (a SandboxFactory) is needed
-    when a stage runs tests. Raises LookupError for an unknown run."""
+    when a stage runs tests; `models` defaults to the LLM stages' own, billed under the ledger
+    run id `<run>/select/<chain>` (harness.selection.llm.access). Raises LookupError for an
+    unknown run."""
     log = log or (lambda line: None)
+    if models is None and chain.needs_models:
+        # LLM stages bill their calls under the selection's own ledger run id.
+        from harness.selection.llm.access import model_access
+
+        models = model_access(chain, run_id)
     inputs = store.selection_inputs(run_id)
     if inputs is None:
         raise LookupError(f"no run {run_id!r} in {store.url}")
