@@ -33,7 +33,10 @@ MIRRORED = (
     "pytest-dev/pytest", "pallets/flask", "psf/requests", "sphinx-doc/sphinx", "astropy/astropy",
     "pylint-dev/pylint", "pydata/xarray", "mwaskom/seaborn", "sympy/sympy",
 )
-DEFAULT_SELECTORS = ("regression", "behavior", "regression+behavior", "regression+vote")
+DEFAULT_SELECTORS = (
+    "consensus", "regression", "behavior", "regression+vote", "regression+consensus",
+    "regression+behavior", "regression+consensus+behavior",
+)
 
 
 def default_data() -> Path:
