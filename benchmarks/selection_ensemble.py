@@ -55,6 +55,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--repos-dir", required=True)
     parser.add_argument("--cache-dir", default=str(ROOT / "results" / "cache"))
     parser.add_argument("--sympy", type=int, default=25, help="valid sympy instances to keep")
+    parser.add_argument("--sympy-list", help="a file naming the sympy instances to draw from "
+                        "(whitespace-separated ids; default every Lite sympy instance)")
     parser.add_argument("--repo", nargs="+", default=list(MIRRORED))
     parser.add_argument("--selector", nargs="+", default=list(DEFAULT_SELECTORS))
     parser.add_argument("--max-sandboxes", type=int, default=1)
@@ -68,9 +70,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def chosen_tasks(store, tasks, sympy: int):
+def chosen_tasks(store, tasks, sympy: int, sympy_ids: set[str] | None = None):
     from harness.validation import stored_validations
 
+    if sympy_ids is not None:
+        tasks = [t for t in tasks if t.repo != "sympy/sympy" or t.instance_id in sympy_ids]
     validations = stored_validations(store, tasks)
     valid = [t for t in tasks if validations.get(t.instance_id) is not None
              and validations[t.instance_id].valid]
@@ -110,7 +114,8 @@ def main(argv: list[str] | None = None) -> int:
     tasks = load_dataset_tasks(str(data / "swe_bench_lite.jsonl")).tasks
     tasks = filter_tasks(tasks, TaskFilter([], list(args.repo)))
     store = Store(args.db)
-    chosen, validated = chosen_tasks(store, tasks, args.sympy)
+    sympy_ids = set(Path(args.sympy_list).read_text().split()) if args.sympy_list else None
+    chosen, validated = chosen_tasks(store, tasks, args.sympy, sympy_ids)
     print(f"{len(chosen)} valid instances chosen ({validated} of {len(tasks)} validated in the "
           "store)", flush=True)
     if not chosen:
