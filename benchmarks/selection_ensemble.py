@@ -33,6 +33,10 @@ MIRRORED = (
     "pytest-dev/pytest", "pallets/flask", "psf/requests", "sphinx-doc/sphinx", "astropy/astropy",
     "pylint-dev/pylint", "pydata/xarray", "mwaskom/seaborn", "sympy/sympy",
 )
+REPO_ORDER = (
+    "pallets/flask", "psf/requests", "mwaskom/seaborn", "pydata/xarray", "pytest-dev/pytest",
+    "pylint-dev/pylint", "sphinx-doc/sphinx", "astropy/astropy", "sympy/sympy",
+)
 DEFAULT_SELECTORS = (
     "consensus", "regression", "behavior", "regression+vote", "regression+consensus",
     "regression+behavior", "regression+consensus+behavior",
@@ -60,7 +64,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--repo", nargs="+", default=list(MIRRORED))
     parser.add_argument("--selector", nargs="+", default=list(DEFAULT_SELECTORS))
     parser.add_argument("--max-sandboxes", type=int, default=1)
-    parser.add_argument("--max-test-files", type=int, default=8)
+    parser.add_argument("--max-test-files", type=int, default=4,
+                        help="regression/behavior: repository test files per task (default 4)")
     parser.add_argument("--memory", default="3g")
     parser.add_argument("--cpus", type=float, default=1.0)
     parser.add_argument("--no-run", action="store_true",
@@ -133,10 +138,14 @@ def main(argv: list[str] | None = None) -> int:
                                "systems": [f.stem for f in files]})
         Runner(store, agent, factory, plan, log=log).run(chosen)
         options = SelectorOptions(max_test_files=args.max_test_files)
+        # Quick repositories first, so that a time-boxed run covers the most tasks.
+        order = [t.instance_id for t in sorted(
+            chosen, key=lambda t: (REPO_ORDER.index(t.repo) if t.repo in REPO_ORDER else 99,
+                                   t.instance_id))]
         for name in args.selector:
             started = time.monotonic()
             summary = select_run(store, run_id, build_selector(name, options), factory,
-                                 workers=args.max_sandboxes, log=log)
+                                 workers=args.max_sandboxes, log=log, instances=order)
             print(f"selected {name}: {summary.chosen}/{summary.tasks} tasks, {summary.reused} "
                   f"reused, {summary.test_runs} new test runs "
                   f"({summary.new_test_seconds:.0f} s) in {time.monotonic() - started:.0f} s; "
@@ -146,6 +155,12 @@ def main(argv: list[str] | None = None) -> int:
 
     run = load_run(store, run_id)
     keep = {t.instance_id for t in chosen}
+    # Scored on the tasks every selector has a stored, error-free choice for (a time-boxed run
+    # may not have reached them all): the oracle, vote and systems on the same tasks.
+    for name in args.selector:
+        done = {r.instance_id for r in store.selections(run_id, name) if not r.error}
+        keep &= done
+    print(f"scored on {len(keep)} of {len(chosen)} chosen tasks (those every selector chose on)")
     run.tasks = [t for t in run.tasks if t.instance_id in keep]
     table = selection_table(store, run, selectors=list(args.selector))
     print_summary(store, run, table, files)

@@ -62,13 +62,18 @@ def select_run(
     workers: int = 1,
     log: Callable[[str], None] | None = None,
     redo: bool = False,
+    instances: list[str] | None = None,
 ) -> SelectionSummary:
-    """Runs `chain` on every task of the stored run. `sandboxes` (a SandboxFactory) is needed
-    when a stage runs tests. Raises LookupError for an unknown run."""
+    """Runs `chain` on every task of the stored run (or those of `instances`, in that order).
+    `sandboxes` (a SandboxFactory) is needed when a stage runs tests. Raises LookupError for an
+    unknown run."""
     log = log or (lambda line: None)
     inputs = store.selection_inputs(run_id)
     if inputs is None:
         raise LookupError(f"no run {run_id!r} in {store.url}")
+    if instances is not None:
+        by_id = {task.view.instance_id: task for task in inputs}
+        inputs = [by_id[instance_id] for instance_id in instances if instance_id in by_id]
     run = store.run(run_id)
     price = run.vcpu_hour_dollars if run is not None else 0.0
     done = {record.instance_id: record for record in store.selections(run_id, chain.name)}
