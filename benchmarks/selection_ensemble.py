@@ -142,16 +142,18 @@ def main(argv: list[str] | None = None) -> int:
         order = [t.instance_id for t in sorted(
             chosen, key=lambda t: (REPO_ORDER.index(t.repo) if t.repo in REPO_ORDER else 99,
                                    t.instance_id))]
-        for name in args.selector:
-            started = time.monotonic()
-            summary = select_run(store, run_id, build_selector(name, options), factory,
-                                 workers=args.max_sandboxes, log=log, instances=order)
-            print(f"selected {name}: {summary.chosen}/{summary.tasks} tasks, {summary.reused} "
-                  f"reused, {summary.test_runs} new test runs "
-                  f"({summary.new_test_seconds:.0f} s) in {time.monotonic() - started:.0f} s; "
-                  f"{len(summary.errors)} errors", flush=True)
-            for line in summary.errors[:10]:
-                print(f"  error: {line}", flush=True)
+        # Task by task, every selector on a task before the next task: the stages share the
+        # task's test runs, and a run stopped early has whole tasks.
+        chains = [build_selector(name, options) for name in args.selector]
+        started = time.monotonic()
+        for number, instance_id in enumerate(order, start=1):
+            for chain in chains:
+                summary = select_run(store, run_id, chain, factory, log=log,
+                                     instances=[instance_id])
+                for line in summary.errors:
+                    print(f"  error: {chain.name}: {line}", flush=True)
+            print(f"[{time.monotonic() - started:.0f}s] selected {number}/{len(order)}: "
+                  f"{instance_id}", flush=True)
 
     run = load_run(store, run_id)
     keep = {t.instance_id for t in chosen}
