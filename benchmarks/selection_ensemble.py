@@ -33,7 +33,14 @@ MIRRORED = (
     "pytest-dev/pytest", "pallets/flask", "psf/requests", "sphinx-doc/sphinx", "astropy/astropy",
     "pylint-dev/pylint", "pydata/xarray", "mwaskom/seaborn", "sympy/sympy",
 )
-DEFAULT_SELECTORS = ("regression", "behavior", "regression+behavior", "regression+vote")
+REPO_ORDER = (
+    "pallets/flask", "psf/requests", "mwaskom/seaborn", "pydata/xarray", "pytest-dev/pytest",
+    "pylint-dev/pylint", "sphinx-doc/sphinx", "astropy/astropy", "sympy/sympy",
+)
+DEFAULT_SELECTORS = (
+    "consensus", "regression", "behavior", "regression+vote", "regression+consensus",
+    "regression+behavior", "regression+consensus+behavior",
+)
 
 
 def default_data() -> Path:
@@ -52,10 +59,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--repos-dir", required=True)
     parser.add_argument("--cache-dir", default=str(ROOT / "results" / "cache"))
     parser.add_argument("--sympy", type=int, default=25, help="valid sympy instances to keep")
+    parser.add_argument("--sympy-list", help="a file naming the sympy instances to draw from "
+                        "(whitespace-separated ids; default every Lite sympy instance)")
     parser.add_argument("--repo", nargs="+", default=list(MIRRORED))
     parser.add_argument("--selector", nargs="+", default=list(DEFAULT_SELECTORS))
     parser.add_argument("--max-sandboxes", type=int, default=1)
-    parser.add_argument("--max-test-files", type=int, default=8)
+    parser.add_argument("--max-test-files", type=int, default=4,
+                        help="regression/behavior: repository test files per task (default 4)")
     parser.add_argument("--memory", default="3g")
     parser.add_argument("--cpus", type=float, default=1.0)
     parser.add_argument("--no-run", action="store_true",
@@ -65,9 +75,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def chosen_tasks(store, tasks, sympy: int):
+def chosen_tasks(store, tasks, sympy: int, sympy_ids: set[str] | None = None):
     from harness.validation import stored_validations
 
+    if sympy_ids is not None:
+        tasks = [t for t in tasks if t.repo != "sympy/sympy" or t.instance_id in sympy_ids]
     validations = stored_validations(store, tasks)
     valid = [t for t in tasks if validations.get(t.instance_id) is not None
              and validations[t.instance_id].valid]
@@ -107,7 +119,8 @@ def main(argv: list[str] | None = None) -> int:
     tasks = load_dataset_tasks(str(data / "swe_bench_lite.jsonl")).tasks
     tasks = filter_tasks(tasks, TaskFilter([], list(args.repo)))
     store = Store(args.db)
-    chosen, validated = chosen_tasks(store, tasks, args.sympy)
+    sympy_ids = set(Path(args.sympy_list).read_text().split()) if args.sympy_list else None
+    chosen, validated = chosen_tasks(store, tasks, args.sympy, sympy_ids)
     print(f"{len(chosen)} valid instances chosen ({validated} of {len(tasks)} validated in the "
           "store)", flush=True)
     if not chosen:
@@ -125,19 +138,31 @@ def main(argv: list[str] | None = None) -> int:
                                "systems": [f.stem for f in files]})
         Runner(store, agent, factory, plan, log=log).run(chosen)
         options = SelectorOptions(max_test_files=args.max_test_files)
-        for name in args.selector:
-            started = time.monotonic()
-            summary = select_run(store, run_id, build_selector(name, options), factory,
-                                 workers=args.max_sandboxes, log=log)
-            print(f"selected {name}: {summary.chosen}/{summary.tasks} tasks, {summary.reused} "
-                  f"reused, {summary.test_runs} new test runs "
-                  f"({summary.new_test_seconds:.0f} s) in {time.monotonic() - started:.0f} s; "
-                  f"{len(summary.errors)} errors", flush=True)
-            for line in summary.errors[:10]:
-                print(f"  error: {line}", flush=True)
+        # Quick repositories first, so that a time-boxed run covers the most tasks.
+        order = [t.instance_id for t in sorted(
+            chosen, key=lambda t: (REPO_ORDER.index(t.repo) if t.repo in REPO_ORDER else 99,
+                                   t.instance_id))]
+        # Task by task, every selector on a task before the next task: the stages share the
+        # task's test runs, and a run stopped early has whole tasks.
+        chains = [build_selector(name, options) for name in args.selector]
+        started = time.monotonic()
+        for number, instance_id in enumerate(order, start=1):
+            for chain in chains:
+                summary = select_run(store, run_id, chain, factory, log=log,
+                                     instances=[instance_id])
+                for line in summary.errors:
+                    print(f"  error: {chain.name}: {line}", flush=True)
+            print(f"[{time.monotonic() - started:.0f}s] selected {number}/{len(order)}: "
+                  f"{instance_id}", flush=True)
 
     run = load_run(store, run_id)
     keep = {t.instance_id for t in chosen}
+    # Scored on the tasks every selector has a stored, error-free choice for (a time-boxed run
+    # may not have reached them all): the oracle, vote and systems on the same tasks.
+    for name in args.selector:
+        done = {r.instance_id for r in store.selections(run_id, name) if not r.error}
+        keep &= done
+    print(f"scored on {len(keep)} of {len(chosen)} chosen tasks (those every selector chose on)")
     run.tasks = [t for t in run.tasks if t.instance_id in keep]
     table = selection_table(store, run, selectors=list(args.selector))
     print_summary(store, run, table, files)

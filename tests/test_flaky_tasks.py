@@ -18,8 +18,8 @@ import pytest
 
 from harness.demo import load_demo_tasks
 from harness.evaluation.evaluator import TestSetup
+from harness.evaluation.reruns import RunVerdict, majority_index
 from harness.evaluation.status import EvalStatus
-from harness.flaky import RunVerdict, flaky_instances, majority_index
 from harness.store import Store, ValidationRecord
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -53,8 +53,8 @@ def test_flaky_instances_come_from_each_latest_validation(tmp_path):
         _validation(store, "b", [])
         _validation(store, "c", ["t2"], task_hash="old")
         _validation(store, "c", [], task_hash="new")  # validated again: no longer flaky
-        assert flaky_instances(store) == {"a": ["t1"]}
-        assert flaky_instances(store, ["b", "c"]) == {}
+        assert store.flaky_instances() == {"a": ["t1"]}
+        assert store.flaky_instances(["b", "c"]) == {}
     finally:
         store.close()
 

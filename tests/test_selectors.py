@@ -166,3 +166,32 @@ def test_consensus_prefers_the_patch_most_like_the_others():
     assert build_selector("vote").pick(pool, [{}]).patch_hash == "far"
     # On a subset without b and c, far's two votes win.
     assert chain.pick(pool.subset([0, 1, 2]), evidence).patch_hash == "far"
+
+
+def test_select_cli_refuses_bad_input_with_one_line(tmp_path, capsys):
+    from harness.cli import main
+    from harness.store import Store
+
+    db = tmp_path / "s.db"
+    assert main(["select", "nothing", "--selector", "vote", "--db", str(db)]) == 2
+    assert "no results store" in capsys.readouterr().err
+    Store(db).close()
+    assert main(["select", "nope", "--selector", "vote", "--db", str(db)]) == 2
+    assert "no run 'nope'" in capsys.readouterr().err
+
+
+def test_select_cli_refuses_an_oracle_name(tmp_path, capsys):
+    from harness.cli import main
+    from harness.store import Store
+
+    db = tmp_path / "s.db"
+    store = Store(db)
+    from harness.store.schema import RunRecord
+
+    with store.writing() as session:
+        session.add(RunRecord(id="r", agent="a", agent_hash="h", k=1, config={},
+                              code_revision="", package_versions={}, vcpu_hour_dollars=0.0))
+    store.close()
+    assert main(["select", "r", "--selector", "oracle", "--db", str(db)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: selector 'oracle'") and err.count("\n") == 1

@@ -168,6 +168,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"registry whose reachability to check (default {DEFAULT_REGISTRY})")
 
 
+def register(commands: argparse._SubParsersAction) -> None:
+    doctor = commands.add_parser("doctor", help="check what this host has and lacks for a run")
+    add_arguments(doctor)
+    doctor.set_defaults(handler=command_doctor)
+
+
 def command_doctor(args: argparse.Namespace) -> int:
     checks = run_checks(args)
     for check in checks:

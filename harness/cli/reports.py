@@ -167,11 +167,9 @@ def _mark_flaky(runs: list, db: str, exclude: bool) -> None:
         if exclude:
             raise UserError(f"--exclude-flaky needs the store with the validations ({db})")
         return
-    from harness.flaky import flaky_instances
-
     store = Store(db)
     try:
-        flaky = flaky_instances(store)
+        flaky = store.flaky_instances()
     finally:
         store.close()
     for run in runs:

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from harness.cli.errors import UserError
+from harness.cli.options import add_sandbox_arguments
 from harness.store import DEFAULT_DB, Store
 
 
@@ -46,7 +47,7 @@ def command_select(args: argparse.Namespace) -> int:
             _eprint(f"warning: {warning}")
         sandboxes = None
         if any(chain.needs_sandbox for chain in chains):
-            from harness.cli import docker_options
+            from harness.cli.options import docker_options
             from harness.sandboxes.factory import HostRequirementError, docker_sandboxes
 
             sandboxes = docker_sandboxes(docker_options(args))
@@ -55,13 +56,9 @@ def command_select(args: argparse.Namespace) -> int:
             except HostRequirementError as error:
                 raise UserError(str(error)) from None
         log = _eprint if args.verbose else None
-        from harness.selection.llm.access import model_access
-
         for chain in chains:
-            # LLM stages bill their calls under the selection's own ledger run id.
             summary = select_run(
-                store, args.run, chain, sandboxes, models=model_access(chain, args.run),
-                workers=args.max_sandboxes,
+                store, args.run, chain, sandboxes, models=None, workers=args.max_sandboxes,
                 log=log, redo=args.redo,
             )
             print(
@@ -110,13 +107,7 @@ def register(commands: argparse._SubParsersAction) -> None:
                            help="sandboxes on this host at once, shared by every harness "
                            "process (default: $HARNESS_HOST_MAX_SANDBOXES, else the CPU count)")
     sandboxes.add_argument("--repos-dir", help="local mirrors: one git repository per owner/name")
-    sandboxes.add_argument("--cache-dir", default=str(Path("results") / "cache"),
-                           help="where cloned repositories are kept (default results/cache)")
-    sandboxes.add_argument("--memory", default="2g", help="memory limit per sandbox")
-    sandboxes.add_argument("--cpus", type=float, default=1.0, help="CPUs per sandbox")
-    from harness.cli import images as cli_images
-
-    cli_images.add_image_arguments(select)
+    add_sandbox_arguments(select, memory="2g", cache_holds="cloned repositories")
     select.add_argument(
         "--db", default=str(DEFAULT_DB),
         help=f"SQLite file or any SQLAlchemy URL (default {DEFAULT_DB})",

@@ -11,6 +11,8 @@ commit and the files the candidates change:
    `test_<stem>s.py`; for `pkg/__init__.py` the stem is `pkg`), then those that import its
    module (`import a.b.c`, `from a.b.c import`, `from a.b import c`), nearest the source file
    first (longest common directory prefix).
+   2b. When a module has none, the same for its package (`a.b` for `a.b.c`: `test_b.py`, then
+   importers of `a.b`), one level up at a time.
 3. Round robin over the source files (each one's best test file, then each one's second, ...),
    at most `max_test_files` (default 8) files in all.
 
@@ -105,16 +107,26 @@ def import_pattern(dotted: str) -> str:
     return "|".join(alternatives)
 
 
-def tests_for_source(path: str, test_modules: list[str], runner: TestRunner) -> list[str]:
-    """The test files of one source file, best first (rule 2 of the module docstring)."""
-    dotted, stem = module_of(path)
-    if not stem:
-        return []
+def _tests_for_module(dotted: str, stem: str, path: str, test_modules: list[str],
+                      runner: TestRunner) -> list[str]:
     names = {f"test_{stem}.py", f"{stem}_test.py", f"test_{stem}s.py"}
     nearest = sorted(test_modules, key=lambda test: (-_common_prefix(path, test), test))
     named = [test for test in nearest if os.path.basename(test) in names]
     importers = set(runner.grep(import_pattern(dotted), test_modules)) if dotted else set()
     return named + [test for test in nearest if test in importers and test not in named]
+
+
+def tests_for_source(path: str, test_modules: list[str], runner: TestRunner) -> list[str]:
+    """The test files of one source file, best first (rule 2 of the module docstring); when
+    the module has none, those of its package, one level up at a time (rule 2b)."""
+    dotted, stem = module_of(path)
+    while dotted:
+        found = _tests_for_module(dotted, stem, path, test_modules, runner)
+        if found:
+            return found
+        dotted = dotted.rpartition(".")[0]
+        stem = dotted.rpartition(".")[2]
+    return []
 
 
 def choose_test_files(pool: Pool, runner: TestRunner, limit: int) -> list[str]:

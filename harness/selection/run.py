@@ -69,11 +69,12 @@ def select_run(
     workers: int = 1,
     log: Callable[[str], None] | None = None,
     redo: bool = False,
+    instances: list[str] | None = None,
 ) -> SelectionSummary:
-    """Runs `chain` on every task of the stored run. `sandboxes` (a SandboxFactory) is needed
-    when a stage runs tests; `models` defaults to the LLM stages' own, billed under the ledger
-    run id `<run>/select/<chain>` (harness.selection.llm.access). Raises LookupError for an
-    unknown run."""
+    """Runs `chain` on every task of the stored run (or those of `instances`, in that order).
+    `sandboxes` (a SandboxFactory) is needed when a stage runs tests; `models` defaults to the
+    LLM stages' own, billed under the ledger run id `<run>/select/<chain>`
+    (harness.selection.llm.access). Raises LookupError for an unknown run."""
     log = log or (lambda line: None)
     if models is None and chain.needs_models:
         # LLM stages bill their calls under the selection's own ledger run id.
@@ -83,6 +84,9 @@ def select_run(
     inputs = store.selection_inputs(run_id)
     if inputs is None:
         raise LookupError(f"no run {run_id!r} in {store.url}")
+    if instances is not None:
+        by_id = {task.view.instance_id: task for task in inputs}
+        inputs = [by_id[instance_id] for instance_id in instances if instance_id in by_id]
     run = store.run(run_id)
     price = run.vcpu_hour_dollars if run is not None else 0.0
     done = {record.instance_id: record for record in store.selections(run_id, chain.name)}

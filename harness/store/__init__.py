@@ -4,9 +4,9 @@ SQLAlchemy 2.0 typed ORM. The only package of harness that speaks SQL.
 - schema.py: every table.
 - migrations.py + revisions/: schema versions (Alembic); how to add one is in migrations.py.
 - database.py: URLs and engines; sessions.py: the engine's sessions and write lock.
-- runs.py, run_records.py (the runner's), validations.py, responses.py, imports.py,
-  selections.py (harness/selection's evidence and choices): named
-  queries, grouped by who asks.
+- runs.py, run_records.py (the runner's), validations.py, responses.py, spend.py (the ledger),
+  imports.py, selections.py (harness/selection's evidence and choices): named queries,
+  grouped by who asks.
 
 Every figure the tool prints is computed from these tables alone.
 """
@@ -41,6 +41,7 @@ from harness.store.schema import (
     utcnow,
 )
 from harness.store.selections import SelectionQueries
+from harness.store.spend import SpendQueries
 from harness.store.validations import ValidationQueries
 from harness.tasks import Task
 
@@ -53,7 +54,7 @@ __all__ = [
 
 
 class Store(
-    RunQueries, RunRecordQueries, ValidationQueries, ResponseQueries, RunImports,
+    RunQueries, RunRecordQueries, ValidationQueries, ResponseQueries, SpendQueries, RunImports,
     SelectionQueries,
 ):
     """The store: opening it brings its schema up to date (see harness.store.migrations)."""

@@ -1,7 +1,7 @@
 """selection_test_runs and selections: the tests selectors run, and what they chose
 
 Revision ID: 0007
-Revises: 0006
+Revises: 0008
 Created: 2026-12-07 20:44:26.744775
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0007"
-down_revision = "0006"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 
