@@ -46,12 +46,12 @@ class _ResponseRows:
 
 
 class _LedgerRows:
-    """The store's sessions as the ledger's queries (harness.store.spend) use them, as
+    """The two store queries the ledger makes (write a call, sum what was billed), as
     closures, for the same reason."""
 
     def __init__(self, store: Store) -> None:
-        self.reading = lambda: store.reading()
-        self.writing = lambda: store.writing()
+        self.add_call = lambda values: store.add_call(values)
+        self.billed = lambda run_id, instance_id=None: store.billed(run_id, instance_id)
 
 
 def _low(a: float | None, b: float | None) -> float | None:
