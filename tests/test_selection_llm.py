@@ -7,8 +7,8 @@ sandbox (local bubblewrap, and Docker where it runs), and a real SQLite store.
 Asserted: the ranking follows the kept tests passed; garbage answers get their recorded
 outcome; the ledger bills the selection's calls exactly as the stand-in billed them, apart
 from the run's own spend; a budget stops the calls with a recorded outcome and a deterministic
-fallback; a rerun makes no model call and no test run; a failing model API is recorded as the
-task's error and redone by the next invocation.
+fallback; a rerun makes no model call and no test run; refused credentials are recorded as the
+task's error and redone by the next invocation, rate limits are waited out and retried.
 """
 
 from __future__ import annotations
@@ -218,7 +218,10 @@ def test_a_budget_stops_the_calls_with_a_recorded_outcome_and_a_fallback(
 
 
 def test_a_failing_model_api_is_the_tasks_error_redone_next_time(tmp_path, factory, store):
-    with FakeOpenAI(script=[error_reply(401, "bad key")],
+    # Refused credentials: the task's recorded error. Then two rate limits (Retry-After 0),
+    # which the model layer waits out and retries, as for agents.
+    limited = error_reply(429, "slow down", headers={"Retry-After": "0"})
+    with FakeOpenAI(script=[error_reply(401, "bad key"), limited, limited],
                     responder=repro_responder(("reproduce",))) as server:
         opts = options(tmp_path, server, store, repro={"tests": 1})
         summary, record, _ = choose(store, factory, "repro", opts)
@@ -229,7 +232,18 @@ def test_a_failing_model_api_is_the_tasks_error_redone_next_time(tmp_path, facto
         assert summary.errors == [] and record.error == ""
         assert record.patch_hash == GOLD_H
         assert stages["repro"]["scores"] == {GOLD_H: 1, PARTIAL_H: 0, WRONG_H: 0}
-        assert server.bill.errors == 1 and server.bill.calls == 1
+        assert server.bill.errors == 3 and server.bill.calls == 1
+        # Every try is in the ledger: three failed (billed nothing), one paid.
+        calls = ModelCallRecord.__table__.c
+        with store.reading() as session:
+            outcomes = session.execute(
+                select(calls.outcome, calls.http_status)
+                .where(calls.run_id == ledger_run_id(RUN, "repro")).order_by(calls.id)
+            ).all()
+        assert [tuple(row) for row in outcomes] == [
+            ("error", 401), ("error", 429), ("error", 429), ("ok", None)
+        ]
+        assert billed(store, ledger_run_id(RUN, "repro"))[0] == pytest.approx(server.bill.dollars)
 
 
 def test_llm_selectors_hold_no_way_to_a_hidden_field(tmp_path):
