@@ -64,8 +64,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--repo", nargs="+", default=list(MIRRORED))
     parser.add_argument("--selector", nargs="+", default=list(DEFAULT_SELECTORS))
     parser.add_argument("--max-sandboxes", type=int, default=1)
-    parser.add_argument("--max-test-files", type=int, default=4,
-                        help="regression/behavior: repository test files per task (default 4)")
+    parser.add_argument("--max-test-files", type=int, default=2,
+                        help="regression/behavior: repository test files per task (default 2: "
+                        "a test run of a candidate takes a minute on this shared host)")
     parser.add_argument("--memory", default="3g")
     parser.add_argument("--cpus", type=float, default=1.0)
     parser.add_argument("--no-run", action="store_true",
