@@ -71,6 +71,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--cpus", type=float, default=1.0)
     parser.add_argument("--no-run", action="store_true",
                         help="print from the store only: no replay, no selection")
+    parser.add_argument(
+        "--official", action="store_true",
+        help="no Docker: score the selectors that run no test (first, vote, consensus) on all "
+        "Lite instances and on those of the mirrored repositories, by the official resolved "
+        "lists (lite_resolved/); the harness's own verdicts are used otherwise",
+    )
     parser.add_argument("--examples", type=int, default=6,
                         help="wrong choices to show per selector")
     return parser.parse_args(argv)
@@ -99,9 +105,64 @@ def system_of(details) -> str:
     return Path(source.rsplit(":", 1)[0]).stem if source else "?"
 
 
+def official_table(data: Path, files: list[Path]) -> None:
+    """The test-free selectors scored by the official verdicts, on all 300 Lite instances and
+    on the 140 of the mirrored repositories (selectors still see only patches)."""
+    import json
+
+    from harness.patches import patch_hash
+    from harness.selection.base import CandidateView, Pool, SelectionContext
+    from harness.selection.registry import build_selector
+    from harness.tasks import TaskView
+
+    systems = [f.stem for f in files]
+    resolved = {s: set(json.loads((data / "lite_resolved" / f"{s}.json").read_text())
+                       ["resolved"]) for s in systems}
+    patches: dict[str, dict[str, str]] = {}
+    for system, path in zip(systems, files, strict=True):
+        for line in path.read_text().splitlines():
+            if line.strip():
+                row = json.loads(line)
+                patches.setdefault(row["instance_id"], {})[system] = row.get("model_patch") or ""
+    rows = [json.loads(line) for line in (data / "swe_bench_lite.jsonl").read_text().splitlines()
+            if line.strip()]
+    for label, subset in (("mirrored repositories", [r for r in rows if r["repo"] in MIRRORED]),
+                          ("all Lite", rows)):
+        ids = [r["instance_id"] for r in subset]
+        n = len(ids)
+        single = sum(sum(i in resolved[s] for s in systems) / len(systems) for i in ids) / n
+        oracle = sum(any(i in resolved[s] for s in systems) for i in ids) / n
+        best_name, best = max(((s, sum(i in resolved[s] for i in ids) / n) for s in systems),
+                              key=lambda item: item[1])
+        print(f"\nofficial verdicts, {label} ({n} instances): oracle {100 * oracle:.1f}%, mean "
+              f"single {100 * single:.1f}%, best single {100 * best:.1f}% ({best_name})")
+        for name in ("first", "vote", "consensus"):
+            chain = build_selector(name)
+            solved = 0
+            for instance_id in ids:
+                made = [(s, patches.get(instance_id, {}).get(s, "")) for s in systems]
+                grouped: dict[str, list[int]] = {}
+                for position, (_, patch) in enumerate(made):
+                    if patch.strip():
+                        grouped.setdefault(patch_hash(patch), []).append(position)
+                pool = Pool(tuple(CandidateView(h, made[p[0]][1], tuple(p))
+                                  for h, p in grouped.items()))
+                evidence = chain.gather(SelectionContext(TaskView(instance_id, "", "", ""), pool))
+                pick = chain.pick(pool, [e.data for e in evidence])
+                if pick is not None and instance_id in resolved[made[pick.attempts[0]][0]]:
+                    solved += 1
+            rate = solved / n
+            share = (rate - single) / (oracle - single)
+            print(f"  {name}: {100 * rate:.1f}% ({100 * share:+.0f}% of the gap)")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     data = Path(args.data) if args.data else default_data()
+    if args.official:
+        official_table(data, sorted(p for p in (data / "lite_preds").glob("*.jsonl")
+                                    if p.stem != "gold"))
+        return 0
     from harness.agents.replay import ReplayAgent
     from harness.datasets import TaskFilter, filter_tasks, load_dataset_tasks
     from harness.reports.rundata import load_run
