@@ -77,6 +77,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "Lite instances and on those of the mirrored repositories, by the official resolved "
         "lists (lite_resolved/); the harness's own verdicts are used otherwise",
     )
+    parser.add_argument(
+        "--mixed-only", action="store_true",
+        help="run the selectors only on tasks whose candidates' verdicts differ (elsewhere every "
+        "selector scores the same); test time is then that of those tasks",
+    )
     parser.add_argument("--examples", type=int, default=6,
                         help="wrong choices to show per selector")
     return parser.parse_args(argv)
@@ -94,6 +99,21 @@ def chosen_tasks(store, tasks, sympy: int, sympy_ids: set[str] | None = None):
     sympy_tasks = sorted((t for t in valid if t.repo == "sympy/sympy"),
                          key=lambda t: t.instance_id)[:sympy]
     return others + sympy_tasks, len(validations)
+
+
+def mixed_tasks(store, run_id: str) -> set[str]:
+    """Tasks of the run whose non-empty candidates do not all share one verdict (read by the
+    benchmark from its evaluations, to know where measuring a selector matters)."""
+    from harness.reports.rundata import load_run
+
+    if store.run(run_id) is None:
+        return set()
+    found = set()
+    for task in load_run(store, run_id).counted:
+        verdicts = {bool(task.resolved[i]) for i in range(task.n) if task.cluster[i] > 0}
+        if len(verdicts) > 1:
+            found.add(task.instance_id)
+    return found
 
 
 def log(message: str) -> None:
@@ -200,10 +220,18 @@ def main(argv: list[str] | None = None) -> int:
                                "systems": [f.stem for f in files]})
         Runner(store, agent, factory, plan, log=log).run(chosen)
         options = SelectorOptions(max_test_files=args.max_test_files)
+        # A measurement shortcut, not a selection: on a task whose non-empty candidates all have
+        # the same verdict, every selector scores that verdict (at every k), so with
+        # --mixed-only the selectors run only where the choice matters.
+        mixed = mixed_tasks(store, run_id)
         # Quick repositories first, so that a time-boxed run covers the most tasks.
         order = [t.instance_id for t in sorted(
             chosen, key=lambda t: (REPO_ORDER.index(t.repo) if t.repo in REPO_ORDER else 99,
-                                   t.instance_id))]
+                                   t.instance_id))
+                 if not args.mixed_only or t.instance_id in mixed]
+        print(f"selecting on {len(order)} tasks"
+              + (f" (the {len(mixed)} whose candidates' verdicts differ)" if args.mixed_only
+                 else ""), flush=True)
         # Task by task, every selector on a task before the next task: the stages share the
         # task's test runs, and a run stopped early has whole tasks.
         chains = [build_selector(name, options) for name in args.selector]
@@ -220,11 +248,14 @@ def main(argv: list[str] | None = None) -> int:
     run = load_run(store, run_id)
     keep = {t.instance_id for t in chosen}
     # Scored on the tasks every selector has a stored, error-free choice for (a time-boxed run
-    # may not have reached them all): the oracle, vote and systems on the same tasks.
+    # may not have reached them all), plus with --mixed-only the tasks whose candidates all
+    # share one verdict (any selector scores it): the oracle, vote and systems on the same tasks.
+    mixed = mixed_tasks(store, run_id)
     for name in args.selector:
         done = {r.instance_id for r in store.selections(run_id, name) if not r.error}
-        keep &= done
-    print(f"scored on {len(keep)} of {len(chosen)} chosen tasks (those every selector chose on)")
+        keep = {i for i in keep if i in done or (args.mixed_only and i not in mixed)}
+    print(f"scored on {len(keep)} of {len(chosen)} chosen tasks ({len(keep & mixed)} whose "
+          "candidates' verdicts differ)")
     run.tasks = [t for t in run.tasks if t.instance_id in keep]
     table = selection_table(store, run, selectors=list(args.selector))
     print_summary(store, run, table, files)
