@@ -64,12 +64,24 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--repo", nargs="+", default=list(MIRRORED))
     parser.add_argument("--selector", nargs="+", default=list(DEFAULT_SELECTORS))
     parser.add_argument("--max-sandboxes", type=int, default=1)
-    parser.add_argument("--max-test-files", type=int, default=4,
-                        help="regression/behavior: repository test files per task (default 4)")
+    parser.add_argument("--max-test-files", type=int, default=2,
+                        help="regression/behavior: repository test files per task (default 2: "
+                        "a test run of a candidate takes a minute on this shared host)")
     parser.add_argument("--memory", default="3g")
     parser.add_argument("--cpus", type=float, default=1.0)
     parser.add_argument("--no-run", action="store_true",
                         help="print from the store only: no replay, no selection")
+    parser.add_argument(
+        "--official", action="store_true",
+        help="no Docker: score the selectors that run no test (first, vote, consensus) on all "
+        "Lite instances and on those of the mirrored repositories, by the official resolved "
+        "lists (lite_resolved/); the harness's own verdicts are used otherwise",
+    )
+    parser.add_argument(
+        "--mixed-only", action="store_true",
+        help="run the selectors only on tasks whose candidates' verdicts differ (elsewhere every "
+        "selector scores the same); test time is then that of those tasks",
+    )
     parser.add_argument("--examples", type=int, default=6,
                         help="wrong choices to show per selector")
     return parser.parse_args(argv)
@@ -89,6 +101,21 @@ def chosen_tasks(store, tasks, sympy: int, sympy_ids: set[str] | None = None):
     return others + sympy_tasks, len(validations)
 
 
+def mixed_tasks(store, run_id: str) -> set[str]:
+    """Tasks of the run whose non-empty candidates do not all share one verdict (read by the
+    benchmark from its evaluations, to know where measuring a selector matters)."""
+    from harness.reports.rundata import load_run
+
+    if store.run(run_id) is None:
+        return set()
+    found = set()
+    for task in load_run(store, run_id).counted:
+        verdicts = {bool(task.resolved[i]) for i in range(task.n) if task.cluster[i] > 0}
+        if len(verdicts) > 1:
+            found.add(task.instance_id)
+    return found
+
+
 def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
@@ -98,9 +125,64 @@ def system_of(details) -> str:
     return Path(source.rsplit(":", 1)[0]).stem if source else "?"
 
 
+def official_table(data: Path, files: list[Path]) -> None:
+    """The test-free selectors scored by the official verdicts, on all 300 Lite instances and
+    on the 140 of the mirrored repositories (selectors still see only patches)."""
+    import json
+
+    from harness.patches import patch_hash
+    from harness.selection.base import CandidateView, Pool, SelectionContext
+    from harness.selection.registry import build_selector
+    from harness.tasks import TaskView
+
+    systems = [f.stem for f in files]
+    resolved = {s: set(json.loads((data / "lite_resolved" / f"{s}.json").read_text())
+                       ["resolved"]) for s in systems}
+    patches: dict[str, dict[str, str]] = {}
+    for system, path in zip(systems, files, strict=True):
+        for line in path.read_text().splitlines():
+            if line.strip():
+                row = json.loads(line)
+                patches.setdefault(row["instance_id"], {})[system] = row.get("model_patch") or ""
+    rows = [json.loads(line) for line in (data / "swe_bench_lite.jsonl").read_text().splitlines()
+            if line.strip()]
+    for label, subset in (("mirrored repositories", [r for r in rows if r["repo"] in MIRRORED]),
+                          ("all Lite", rows)):
+        ids = [r["instance_id"] for r in subset]
+        n = len(ids)
+        single = sum(sum(i in resolved[s] for s in systems) / len(systems) for i in ids) / n
+        oracle = sum(any(i in resolved[s] for s in systems) for i in ids) / n
+        best_name, best = max(((s, sum(i in resolved[s] for i in ids) / n) for s in systems),
+                              key=lambda item: item[1])
+        print(f"\nofficial verdicts, {label} ({n} instances): oracle {100 * oracle:.1f}%, mean "
+              f"single {100 * single:.1f}%, best single {100 * best:.1f}% ({best_name})")
+        for name in ("first", "vote", "consensus"):
+            chain = build_selector(name)
+            solved = 0
+            for instance_id in ids:
+                made = [(s, patches.get(instance_id, {}).get(s, "")) for s in systems]
+                grouped: dict[str, list[int]] = {}
+                for position, (_, patch) in enumerate(made):
+                    if patch.strip():
+                        grouped.setdefault(patch_hash(patch), []).append(position)
+                pool = Pool(tuple(CandidateView(h, made[p[0]][1], tuple(p))
+                                  for h, p in grouped.items()))
+                evidence = chain.gather(SelectionContext(TaskView(instance_id, "", "", ""), pool))
+                pick = chain.pick(pool, [e.data for e in evidence])
+                if pick is not None and instance_id in resolved[made[pick.attempts[0]][0]]:
+                    solved += 1
+            rate = solved / n
+            share = (rate - single) / (oracle - single)
+            print(f"  {name}: {100 * rate:.1f}% ({100 * share:+.0f}% of the gap)")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     data = Path(args.data) if args.data else default_data()
+    if args.official:
+        official_table(data, sorted(p for p in (data / "lite_preds").glob("*.jsonl")
+                                    if p.stem != "gold"))
+        return 0
     from harness.agents.replay import ReplayAgent
     from harness.datasets import TaskFilter, filter_tasks, load_dataset_tasks
     from harness.reports.rundata import load_run
@@ -138,10 +220,18 @@ def main(argv: list[str] | None = None) -> int:
                                "systems": [f.stem for f in files]})
         Runner(store, agent, factory, plan, log=log).run(chosen)
         options = SelectorOptions(max_test_files=args.max_test_files)
+        # A measurement shortcut, not a selection: on a task whose non-empty candidates all have
+        # the same verdict, every selector scores that verdict (at every k), so with
+        # --mixed-only the selectors run only where the choice matters.
+        mixed = mixed_tasks(store, run_id)
         # Quick repositories first, so that a time-boxed run covers the most tasks.
         order = [t.instance_id for t in sorted(
             chosen, key=lambda t: (REPO_ORDER.index(t.repo) if t.repo in REPO_ORDER else 99,
-                                   t.instance_id))]
+                                   t.instance_id))
+                 if not args.mixed_only or t.instance_id in mixed]
+        print(f"selecting on {len(order)} tasks"
+              + (f" (the {len(mixed)} whose candidates' verdicts differ)" if args.mixed_only
+                 else ""), flush=True)
         # Task by task, every selector on a task before the next task: the stages share the
         # task's test runs, and a run stopped early has whole tasks.
         chains = [build_selector(name, options) for name in args.selector]
@@ -158,11 +248,14 @@ def main(argv: list[str] | None = None) -> int:
     run = load_run(store, run_id)
     keep = {t.instance_id for t in chosen}
     # Scored on the tasks every selector has a stored, error-free choice for (a time-boxed run
-    # may not have reached them all): the oracle, vote and systems on the same tasks.
+    # may not have reached them all), plus with --mixed-only the tasks whose candidates all
+    # share one verdict (any selector scores it): the oracle, vote and systems on the same tasks.
+    mixed = mixed_tasks(store, run_id)
     for name in args.selector:
         done = {r.instance_id for r in store.selections(run_id, name) if not r.error}
-        keep &= done
-    print(f"scored on {len(keep)} of {len(chosen)} chosen tasks (those every selector chose on)")
+        keep = {i for i in keep if i in done or (args.mixed_only and i not in mixed)}
+    print(f"scored on {len(keep)} of {len(chosen)} chosen tasks ({len(keep & mixed)} whose "
+          "candidates' verdicts differ)")
     run.tasks = [t for t in run.tasks if t.instance_id in keep]
     table = selection_table(store, run, selectors=list(args.selector))
     print_summary(store, run, table, files)

@@ -195,3 +195,31 @@ def test_select_cli_refuses_an_oracle_name(tmp_path, capsys):
     assert main(["select", "r", "--selector", "oracle", "--db", str(db)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: selector 'oracle'") and err.count("\n") == 1
+
+
+def test_selector_at_k_is_the_average_over_k_subsets():
+    """The report's score at k < n: the chain re-run on each k-subset with the stored
+    evidence, averaged; at k = n the stored pick."""
+    from itertools import combinations
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from harness.reports.rundata import TaskOutcomes
+    from harness.reports.selection_table import selector_matrix
+
+    # Attempts: a a b b b c; c is right, b breaks a test, a is wrong.
+    hashes = {1: "a", 2: "a", 3: "b", 4: "b", 5: "b", 6: "c"}
+    resolved = np.array([False, False, False, False, False, True])
+    task = TaskOutcomes("o__r-1", "o/r", resolved, np.array([1, 1, 2, 2, 2, 3]), np.zeros(6),
+                        attempt_ids=[1, 2, 3, 4, 5, 6])
+    evidence = {"broken": {"a": ["t"], "b": ["t", "u"], "c": []}}
+    record = SimpleNamespace(evidence={"stages": [{"name": "regression", "data": evidence},
+                                                  {"name": "vote", "data": {}}]},
+                             patch_hash="c", error="")
+    chain = build_selector("regression+vote")
+    matrix = selector_matrix(chain, [task], [1, 2, 3, 6], {"o__r-1": record}, hashes, {})
+    for column, k in enumerate([1, 2, 3]):
+        wins = [6 - 1 in subset for subset in combinations(range(6), k)]  # c in the subset
+        assert matrix[0, column] == pytest.approx(np.mean(wins))
+    assert matrix[0, 3] == 1.0

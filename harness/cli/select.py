@@ -59,7 +59,7 @@ def command_select(args: argparse.Namespace) -> int:
         for chain in chains:
             summary = select_run(
                 store, args.run, chain, sandboxes, models=None, workers=args.max_sandboxes,
-                log=log, redo=args.redo,
+                log=log, redo=args.redo, instances=args.instances,
             )
             print(
                 f"{summary.selector}: chose a patch on {summary.chosen} of {summary.tasks} tasks "
@@ -86,6 +86,8 @@ def register(commands: argparse._SubParsersAction) -> None:
                         help="selector name (repeatable)")
     select.add_argument("--max-test-files", type=int, default=8,
                         help="regression/behavior: repository test files run per task at most")
+    select.add_argument("--instances", nargs="+", metavar="ID",
+                        help="select on these tasks of the run only (default: every task)")
     select.add_argument("--redo", action="store_true",
                         help="decide again on tasks already selected (stored test runs are "
                         "still reused)")

@@ -39,8 +39,9 @@ name (`first`, `vote`, `regression`, `behavior`) or an import path `package.modu
 How an LLM selector plugs in (e.g. `repro`, `judge` in harness/selection/llm/):
 
 - Its factory takes `SelectorOptions` (model, api_base, prices, cache, store, budget: the
-  agent's options) and builds an `LLM` + `Budget` as harness.agents.llm_factory does; those go
-  into `ModelAccess`, which `select_run` hands to every stage in `context.models`.
+  agent's options) and builds an `LLM` + `Budget` as harness.agents.llm_factory does (keeping
+  them itself, or as a `ModelAccess` that `select_run(models=...)` hands to every stage in
+  `context.models`); `context.run_id` names the run its calls are charged to in the ledger.
 - `repro`: `gather` asks the model for n reproduction test files from `context.task`'s issue
   text (cached through the response cache, billed through the ledger with run_id =
   `context.models.run_id`), writes each as a `TestSuite` with `files`, runs it on the base
@@ -263,6 +264,8 @@ class SelectionContext:
     # Set by Chain.gather before each stage: the candidates the stages before it kept, best
     # first (None outside a chain's gather: then all candidates are in the running).
     survivors: Pool | None = None
+    # The stored run being selected on: an LLM stage charges its model calls to it (ledger).
+    run_id: str | None = None
 
 
 @dataclass

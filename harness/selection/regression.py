@@ -10,7 +10,8 @@ commit and the files the candidates change:
 2. For each, its test files: first those named after it (`test_<stem>.py`, `<stem>_test.py`,
    `test_<stem>s.py`; for `pkg/__init__.py` the stem is `pkg`), then those that import its
    module (`import a.b.c`, `from a.b.c import`, `from a.b import c`), nearest the source file
-   first (longest common directory prefix).
+   first (longest common directory prefix, then the shallowest). Test files under `examples/`,
+   `docs/` or `benchmarks/` folders are not the repository's suite and are never chosen.
    2b. When a module has none, the same for its package (`a.b` for `a.b.c`: `test_b.py`, then
    importers of `a.b`), one level up at a time.
 3. Round robin over the source files (each one's best test file, then each one's second, ...),
@@ -62,11 +63,17 @@ def changed_sources(pool: Pool) -> list[str]:
     return sorted(counts, key=lambda path: (-counts[path], path))
 
 
+# Test files under these folders are examples' or documentation's own, with their own
+# conftest and install (flask's examples/tutorial): not the repository's suite.
+NOT_THE_SUITE = frozenset({"examples", "example", "docs", "doc", "benchmarks", "bench"})
+
+
 def is_test_module(path: str) -> bool:
     name = os.path.basename(path)
     return (
         path.endswith(".py") and is_test_file(path) and name != "conftest.py"
         and (name.startswith("test") or name.endswith("_test.py"))
+        and not NOT_THE_SUITE & set(path.split("/")[:-1])
     )
 
 
@@ -110,7 +117,8 @@ def import_pattern(dotted: str) -> str:
 def _tests_for_module(dotted: str, stem: str, path: str, test_modules: list[str],
                       runner: TestRunner) -> list[str]:
     names = {f"test_{stem}.py", f"{stem}_test.py", f"test_{stem}s.py"}
-    nearest = sorted(test_modules, key=lambda test: (-_common_prefix(path, test), test))
+    nearest = sorted(test_modules,
+                     key=lambda test: (-_common_prefix(path, test), test.count("/"), test))
     named = [test for test in nearest if os.path.basename(test) in names]
     importers = set(runner.grep(import_pattern(dotted), test_modules)) if dotted else set()
     return named + [test for test in nearest if test in importers and test not in named]

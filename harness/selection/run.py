@@ -117,7 +117,8 @@ def select_run(
 
                 runner, holder = runner_for_task(store, run_id, instance_id, sandboxes, price,
                                                  log)
-            context = SelectionContext(task.view, pool, runner, models, seed=0, log=log)
+            context = SelectionContext(task.view, pool, runner, models, seed=0, log=log,
+                                       run_id=run_id)
             if pool:
                 evidence = chain.gather(context)
                 pick = chain.pick(pool, [item.data for item in evidence])

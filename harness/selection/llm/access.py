@@ -34,6 +34,7 @@ class SelectorModel:
     budget: Budget
     use_cache: bool
     record: dict[str, Any] = field(default_factory=dict)
+    selector: str = ""  # repro or judge
 
 
 class _ResponseRows:
@@ -124,7 +125,7 @@ def build_model(
         "max_cost": budget.max_cost,
         "task_max_cost": budget.per_instance.dollars,
     }
-    return SelectorModel(llm, budget, use_cache, record)
+    return SelectorModel(llm, budget, use_cache, record, kind)
 
 
 def ledger_run_id(run_id: str, selector: str) -> str:

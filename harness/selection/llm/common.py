@@ -21,7 +21,7 @@ from typing import Any
 from harness.models.budget import BudgetExhausted
 from harness.models.llm import Completion, PromptError
 from harness.selection.base import SelectionContext
-from harness.selection.llm.access import SelectorModel
+from harness.selection.llm.access import SelectorModel, ledger_run_id
 
 
 class ModelOutcome(str, Enum):
@@ -70,6 +70,9 @@ class Caller:
     def __init__(self, model: SelectorModel, context: SelectionContext) -> None:
         self.model = model
         run_id = context.models.run_id if context.models is not None else None
+        if run_id is None and context.run_id is not None:
+            # Apart from the run's own spend, as select_run's default model access bills.
+            run_id = ledger_run_id(context.run_id, model.selector)
         self.usage = ModelUsage(ledger_run=run_id)
         self._budget = model.budget.start_attempt(context.task.instance_id, run_id=run_id)
 
