@@ -17,7 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from harness.evaluation.evaluator import TestSetup
-from harness.sandboxes.debootstrap import SUITE_PYTHON
+from harness.images.debootstrap import SUITE_PYTHON
 
 # Package data, so a wheel install finds the specs too (sandboxes/environments at the project
 # root links here).
