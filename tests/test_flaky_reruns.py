@@ -201,11 +201,11 @@ def coin_tasks():
 
 @pytest.fixture(scope="module")
 def coin_factory(docker_client, coin_tasks, tmp_path_factory):
+    from harness.backends.docker_backend import test_setup_for
+    from harness.images.build import prepare_instance_image
     from harness.repos import RepoSource
     from harness.runner import SandboxFactory
     from harness.sandboxes.docker_sandbox import DockerSandbox, SandboxLimits
-    from harness.sandboxes.factory import test_setup_for
-    from harness.sandboxes.images import prepare_instance_image
 
     repos = RepoSource(repos_dir=None, cache_dir=tmp_path_factory.mktemp("repo-cache"))
     images = {task.instance_id: prepare_instance_image(docker_client, task, repos)

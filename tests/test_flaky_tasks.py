@@ -94,10 +94,10 @@ def test_network_tests_are_left_out_of_grading_and_said_so(tmp_path, docker_clie
     """A PASS_TO_PASS test that cannot run (here: deselected, as one needing the internet
     fails) keeps gold unresolved, unless the spec marks it as a network test."""
     from harness.evaluation.evaluator import evaluate
+    from harness.images.build import prepare_instance_image
+    from harness.images.specs import spec_for
     from harness.repos import RepoSource
     from harness.sandboxes.docker_sandbox import DockerSandbox, SandboxLimits
-    from harness.sandboxes.images import prepare_instance_image
-    from harness.sandboxes.specs import spec_for
 
     task = load_demo_tasks()[0]
     missing = task.PASS_TO_PASS[0]
@@ -129,10 +129,10 @@ def test_a_fail_to_pass_network_test_is_left_out_unless_it_is_the_only_kind(
     when every one of them is marked, all are graded: such a task cannot validate here."""
     from harness.evaluation.evaluator import evaluate
     from harness.evaluation.fail_fast import evaluate_fail_fast
+    from harness.images.build import prepare_instance_image
+    from harness.images.specs import spec_for
     from harness.repos import RepoSource
     from harness.sandboxes.docker_sandbox import DockerSandbox, SandboxLimits
-    from harness.sandboxes.images import prepare_instance_image
-    from harness.sandboxes.specs import spec_for
 
     task = next(t for t in load_demo_tasks() if t.instance_id == "demo__textkit-4")
     unreachable, deciding = task.FAIL_TO_PASS

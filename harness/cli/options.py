@@ -20,7 +20,7 @@ from harness.store import DEFAULT_DB, Store
 from harness.tasks import Task, TaskFormatError
 
 if TYPE_CHECKING:  # types only: `--help` and `report` load none of the sandbox modules
-    from harness.sandboxes.factory import DockerOptions
+    from harness.backends.docker_backend import DockerOptions
     from harness.validation import Selection
 
 DEMO = "demo"
@@ -176,14 +176,16 @@ def host_max_sandboxes(args: argparse.Namespace) -> int:
 
 def docker_options(args: argparse.Namespace, log=None) -> DockerOptions:
     """The Docker options a command's arguments ask for (the Namespace stops here)."""
-    from harness.sandboxes.factory import DockerOptions
+    from harness.backends.docker_backend import DockerOptions
+    from harness.images.build_log import console_line
 
     return DockerOptions(
         memory=args.memory,
         cpus=args.cpus,
         repos_dir=Path(args.repos_dir) if args.repos_dir else None,
         cache_dir=Path(args.cache_dir),
-        log=log or (lambda message: eprint(f"[images] {message}")),
+        log=log or console_line,
         images=image_options_from_args(args),
         host_max_sandboxes=host_max_sandboxes(args),
+        notice=eprint,
     )

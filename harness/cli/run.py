@@ -231,8 +231,8 @@ def build_executor(
 
     if args.executor == "local":
         return LocalExecutor(agent, sandboxes)
+    from harness.backends.docker_backend import docker_sandboxes
     from harness.executors.ray import RayExecutor, RayUnavailable, agent_from_spec
-    from harness.sandboxes.factory import docker_sandboxes
 
     # Nodes get the options with the driver's paths made absolute (Ray workers have their
     # own working directory); they must exist on every node, e.g. a shared filesystem.
@@ -302,8 +302,9 @@ def run_config(args: argparse.Namespace, built: BuiltAgent, left_out: dict[str, 
 
 
 def command_run(args: argparse.Namespace) -> int:
+    from harness.backends.docker_backend import docker_sandboxes
     from harness.runner import RunConfigError, Runner, RunPlan
-    from harness.sandboxes.factory import HostRequirementError, docker_sandboxes
+    from harness.sandboxes.factory import HostRequirementError
 
     if args.k < 1:
         raise UserError("--k must be at least 1")

@@ -65,7 +65,8 @@ def register(commands: argparse._SubParsersAction) -> None:
 def command_validate(args: argparse.Namespace) -> int:
     import signal
 
-    from harness.sandboxes.factory import HostRequirementError, docker_sandboxes
+    from harness.backends.docker_backend import docker_sandboxes
+    from harness.sandboxes.factory import HostRequirementError
     from harness.validation import ValidationPool, ValidationSandboxes, stored_validations
 
     if args.repeats < 1:
@@ -140,7 +141,7 @@ def _spec_and_setup(task: Task, sandboxes=None):
     """(spec name, test setup) of the task; on a prebuilt image of the official layout, the
     official setup. `sandboxes` (a SandboxFactory) is asked first when images may be pulled."""
     from harness.evaluation.evaluator import TestSetup
-    from harness.sandboxes.specs import SpecError, spec_for
+    from harness.images.specs import SpecError, spec_for
 
     if sandboxes is not None and sandboxes.describe_image is not None:
         try:
@@ -185,7 +186,7 @@ def render_table(rows) -> str:
 def _per_version_lines(rows) -> list[str]:
     """One line per (repository, version): how many validate, and on which Python against the
     official one (a task on another Python than the official harness's is said so)."""
-    from harness.sandboxes.specs import SpecError, matching_spec
+    from harness.images.specs import SpecError, matching_spec
 
     groups: dict[tuple[str, str], list[int]] = {}
     for row in rows:

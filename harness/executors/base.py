@@ -15,8 +15,8 @@ from typing import Protocol
 from harness.agents.base import Candidate
 from harness.evaluation.evaluator import EvaluationOutcome
 from harness.evaluation.reruns import Rerun, RunVerdict
+from harness.images.image_names import ImageIdentity
 from harness.sandboxes.factory import SandboxFactory
-from harness.sandboxes.image_names import ImageIdentity
 from harness.tasks import Task
 
 __all__ = [

@@ -35,11 +35,11 @@ from harness.executors.base import (
     UnitStarted,
 )
 from harness.executors.pool import INFRA_TRIES, SandboxPool, StopFlag, with_retries
+from harness.images.image_names import ImageIdentity
 from harness.models.budget import BudgetExhausted
 from harness.models.llm import ModelFatalError
 from harness.patches import patch_hash
 from harness.sandboxes.base import Sandbox, SandboxError
-from harness.sandboxes.image_names import ImageIdentity
 
 
 class UnitWorker:

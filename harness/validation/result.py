@@ -20,9 +20,9 @@ def environment_errors() -> tuple[type[Exception], ...]:
     """What keeps a task's environment from being made: recorded as the task's (in)validity,
     never retried as an infrastructure error. (Imported when asked: the image builders pull in
     the Docker client, which `report` and `--help` do not need.)"""
+    from harness.images.specs import SpecError
     from harness.repos import RepoError
     from harness.sandboxes.base import ImageBuildError
-    from harness.sandboxes.specs import SpecError
 
     return (ImageBuildError, RepoError, SpecError)
 
