@@ -11,19 +11,27 @@ their patches must come out resolved. Prints every disagreement with what our gr
 and the agreement figure last.
 
     python benchmarks/lite_agreement.py --repos-dir /work/mirrors [--dataset verified] \\
-        --repo sympy/sympy pytest-dev/pytest pallets/flask [--instances GLOB ...] [--limit N]
+        [--repo OWNER/NAME ...] [--instances GLOB ...] [--limit N]
+
+Without --repo and --instances the Lite default is sympy, pytest and flask (the mirrors of a
+small machine); --instances alone is never narrowed by a default repository.
 
 `--data` is the shared swebench folder; by default the first `shared/swebench` found above
 this script or the current folder, so it works from any clone or worktree.
 
 Instances are validated first when the store has no validation for them (gold and empty patch,
-`--repeats` times); only valid ones are replayed. Evaluations are stored and keyed by
-(task, patch), so a rerun only does what is missing.
+`--repeats` times; `--revalidate GLOB` redoes them after an environment fix); only valid ones
+are replayed. Evaluations are stored and keyed by (task, patch), and the replay run's id depends
+on the dataset and the systems only, so reruns over other repositories add to the same run and
+a rerun only does what is missing. The report ends with a table per (repository, version):
+instances, validated, valid, invalid (reasons listed below it) and agreement; the overall
+agreement is printed last.
 """
 
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import json
 import sys
 from dataclasses import dataclass
@@ -35,6 +43,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 ROOT = Path(__file__).resolve().parents[1]
 RESOLVED_ONLY = ".resolved_only"
+# The mirrors a small machine has; the Lite default when neither --repo nor --instances is given.
+LITE_DEFAULT_REPOS = ("sympy/sympy", "pytest-dev/pytest", "pallets/flask")
 
 
 def default_data() -> Path:
@@ -105,9 +115,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--repos-dir", required=True, help="local git mirrors (owner/name)")
     parser.add_argument(
-        "--repo", nargs="+", default=["sympy/sympy", "pytest-dev/pytest", "pallets/flask"],
+        "--repo", nargs="+", default=None,
+        help="repositories (owner/name or globs) to keep; default: every repository when "
+        f"--instances is given or the dataset is not Lite, else {' '.join(LITE_DEFAULT_REPOS)}",
     )
     parser.add_argument("--instances", nargs="+", help="ids or globs to keep")
+    parser.add_argument(
+        "--revalidate", nargs="+", default=[],
+        help="ids or globs of instances to validate again even when the store has a "
+        "validation (after an environment fix)",
+    )
     parser.add_argument("--limit", type=int, help="at most this many valid instances")
     parser.add_argument(
         "--prefer-fast", action="store_true",
@@ -150,13 +167,22 @@ def main(argv: list[str] | None = None) -> int:
     from harness.cli.swebench import _spec_and_setup
     from harness.datasets import TaskFilter, filter_tasks, load_dataset_tasks
     from harness.store import Store, StoreError
+    from harness.tasks import TaskFormatError
     from harness.validation import save_validation, stored_validations, validate_task
 
-    tasks = load_dataset_tasks(str(data / layout.tasks)).tasks
-    tasks = filter_tasks(tasks, TaskFilter(list(args.instances or []), list(args.repo)))
+    every_task = load_dataset_tasks(str(data / layout.tasks)).tasks
+    repos = args.repo
+    if repos is None:
+        repos = list(LITE_DEFAULT_REPOS) if args.dataset == "lite" and not args.instances else []
+    try:
+        tasks = filter_tasks(every_task, TaskFilter(list(args.instances or []), list(repos)))
+    except TaskFormatError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     pred_files, partial_systems = prediction_files(data, layout, args.resolved_only)
     if not any(system_name(path) == "gold" for path in pred_files):
-        pred_files.append(gold_file(tasks, Path(args.cache_dir) / f"gold-{args.dataset}"))
+        # Of the whole dataset, whatever is selected: the replay run's id stays the same.
+        pred_files.append(gold_file(every_task, Path(args.cache_dir) / f"gold-{args.dataset}"))
     systems = [system_name(path) for path in pred_files]
     try:
         store = Store(args.db)
@@ -172,7 +198,8 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_run:
         known = stored_validations(store, tasks)
         for task in tasks:
-            if task.instance_id in known:
+            redo = any(fnmatch.fnmatchcase(task.instance_id, p) for p in args.revalidate)
+            if task.instance_id in known and not redo:
                 continue
             if args.limit is not None:
                 valid_now = sum(r.valid for r in stored_validations(store, tasks).values())
@@ -217,7 +244,9 @@ def main(argv: list[str] | None = None) -> int:
     official = official_resolved(data, layout, systems, ids)
     ours: dict[tuple[str, str], tuple[str, list[str]]] = {}
     if store.run(run_id) is None:
+        print(version_table(tasks, validations, {}))
         print("nothing replayed yet")
+        store.close()
         return 1
     for stored in store.run_attempts(run_id):
         attempt, evaluation = stored.attempt, stored.evaluation
@@ -231,6 +260,7 @@ def main(argv: list[str] | None = None) -> int:
     agree = total = 0
     missing = 0
     disagreements = []
+    pairs: dict[str, list[int]] = {}  # instance id -> [agreeing, compared]
     for instance_id in ids:
         for system in systems:
             has_prediction = any(
@@ -245,8 +275,11 @@ def main(argv: list[str] | None = None) -> int:
             mine = status == "resolved"
             theirs = instance_id in official[system]
             total += 1
+            counts = pairs.setdefault(instance_id, [0, 0])
+            counts[1] += 1
             if mine == theirs:
                 agree += 1
+                counts[0] += 1
             else:
                 disagreements.append((instance_id, system, status, theirs, failing))
     print(f"\n{len(disagreements)} disagreement(s):")
@@ -259,10 +292,48 @@ def main(argv: list[str] | None = None) -> int:
     per_system = {s: sum(1 for d in disagreements if d[1] == s) for s in systems}
     print("disagreements per system: " + ", ".join(f"{s} {n}" for s, n in per_system.items()))
     store.close()
+    print()
+    print(version_table(tasks, validations, pairs))
     share = agree / total if total else 0.0
     print(f"agreement: {agree}/{total} = {share:.1%} over {len(ids)} instances x "
           f"{len(systems)} systems")
     return 0
+
+
+def version_table(tasks, validations, pairs: dict[str, list[int]]) -> str:
+    """Per (repository, version): instances selected, validated, valid, invalid, and agreement
+    over the (instance, system) pairs compared; the invalid ones with their reasons below."""
+    groups: dict[tuple[str, str], list] = {}
+    for task in tasks:
+        groups.setdefault((task.repo, task.version), []).append(task)
+    header = ("| repository | version | instances | validated | valid | invalid | agreement |\n"
+              "| --- | --- | ---: | ---: | ---: | ---: | ---: |")
+    rows, notes = [header], []
+    sums = [0, 0, 0, 0, 0, 0]
+    for (repo, version), members in sorted(groups.items(), key=_version_key):
+        done = [validations[t.instance_id] for t in members if t.instance_id in validations]
+        valid = sum(record.valid for record in done)
+        invalid = [t for t in members
+                   if t.instance_id in validations and not validations[t.instance_id].valid]
+        agreeing = sum(pairs.get(t.instance_id, [0, 0])[0] for t in members)
+        compared = sum(pairs.get(t.instance_id, [0, 0])[1] for t in members)
+        figure = f"{agreeing}/{compared}" if compared else "-"
+        rows.append(f"| {repo} | {version} | {len(members)} | {len(done)} | {valid} | "
+                    f"{len(invalid)} | {figure} |")
+        for value, index in ((len(members), 0), (len(done), 1), (valid, 2), (len(invalid), 3),
+                             (agreeing, 4), (compared, 5)):
+            sums[index] += value
+        notes += [f"  invalid {t.instance_id} ({repo} {version}): "
+                  f"{validations[t.instance_id].reason[:300]}" for t in invalid]
+    rows.append(f"| all | | {sums[0]} | {sums[1]} | {sums[2]} | {sums[3]} | "
+                f"{sums[4]}/{sums[5]} |")
+    return "\n".join(rows + notes)
+
+
+def _version_key(item) -> tuple:
+    (repo, version), _ = item
+    parts = [int(part) if part.isdigit() else 0 for part in version.lstrip("v").split(".")]
+    return repo, parts, version
 
 
 def _predictions(agent, instance_id: str, system: str):

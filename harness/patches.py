@@ -37,6 +37,17 @@ def touched_files(patch: str) -> list[str]:
     return files
 
 
+def diff_targets(patch: str) -> list[str]:
+    """The new-side path of every `diff --git` header, in order (a renamed file by its new
+    name): what the official harness gives the test command as its test directives."""
+    found: list[str] = []
+    for line in patch.splitlines():
+        match = _DIFF_GIT.match(line)
+        if match and match.group(2) not in found:
+            found.append(match.group(2))
+    return found
+
+
 def parse_patch(patch: str) -> PatchSet:
     """Parses with unidiff, raising PatchFormatError with unidiff's reason."""
     try:

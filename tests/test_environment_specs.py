@@ -121,3 +121,82 @@ def test_official_specs_agree_with_ours():
             if same == (name in differs):
                 problems.append(f"{repo} {version}: {text} vs {mine} (differs: {name in differs})")
     assert problems == []
+
+
+def _base_file(repo: str, commit: str, path: str) -> str | None:
+    from tests.data_paths import MIRRORS
+
+    mirror = MIRRORS / repo
+    if not mirror.is_dir():
+        pytest.skip(f"no git mirror of {repo} at {mirror}")
+    done = subprocess.run(["git", "-C", str(mirror), "show", f"{commit}:{path}"],
+                          capture_output=True, text=True, timeout=60, check=False)
+    return done.stdout if done.returncode == 0 else None
+
+
+def _instances(repo: str) -> list[dict]:
+    rows = []
+    for name in DATASETS:
+        path = SHARED / name
+        if not path.is_file():
+            pytest.skip(f"the shared SWE-bench data is absent ({path})")
+        rows += [row for row in map(json.loads, path.read_text().splitlines())
+                 if row["repo"] == repo]
+    return rows
+
+
+def _unmet(spec: EnvironmentSpec, requirements: list[str]) -> list[str]:
+    """The requirements (for the spec's Python) that no pin of the spec's wheelhouse meets."""
+    pins = {}
+    for text in (*spec.pip, *spec.extra_wheels):
+        requirement = Requirement(text)
+        pins.setdefault(canonicalize_name(requirement.name), []).append(requirement)
+    environment = {"python_version": spec.python_version, "extra": "test"}
+    unmet = []
+    for text in requirements:
+        wanted = Requirement(text)
+        if wanted.marker is not None and not wanted.marker.evaluate(environment):
+            continue
+        versions = [str(next(iter(pin.specifier)).version)
+                    for pin in pins.get(canonicalize_name(wanted.name), []) if pin.specifier]
+        if not any(wanted.specifier.contains(version, prereleases=True) for version in versions):
+            unmet.append(text)
+    return unmet
+
+
+def test_pins_of_the_test_extra_are_in_the_wheelhouse():
+    """`pip install -e .[test]` runs offline: an exact pin in setup.cfg's `test` extra at an
+    instance's base commit (astropy 5.0 pins hypothesis==6.46.7) must be a wheel of its spec,
+    as the official install fetched it."""
+    import configparser
+
+    problems = []
+    for row in _instances("astropy/astropy"):
+        spec = spec_for(row["repo"], row["version"])
+        text = _base_file(row["repo"], row["base_commit"], "setup.cfg")
+        if text is None or not any("[test]" in step for step in spec.install):
+            continue
+        config = configparser.ConfigParser()
+        config.read_string(text)
+        extra = config.get("options.extras_require", "test", fallback="")
+        pinned = [line.split("#")[0].strip() for line in extra.splitlines()
+                  if "==" in line.split("#")[0]]
+        problems += [f"{row['instance_id']}: {text}" for text in _unmet(spec, pinned)]
+    assert problems == []
+
+
+def test_what_requests_installs_from_2_26_is_in_the_wheelhouse():
+    """requests 2.26+ no longer vendors urllib3 and friends: `pip install .` needs them."""
+    import ast
+    import re
+
+    checked = 0
+    for row in _instances("psf/requests"):
+        text = _base_file(row["repo"], row["base_commit"], "setup.py")
+        found = re.search(r"^requires = (\[.*?\])", text or "", re.MULTILINE | re.DOTALL)
+        if not found:
+            continue  # older releases vendor their dependencies
+        spec = spec_for(row["repo"], row["version"])
+        assert _unmet(spec, ast.literal_eval(found.group(1))) == [], row["instance_id"]
+        checked += 1
+    assert checked >= 2  # psf__requests-5414 (2.26) and -6028 (2.27)

@@ -105,7 +105,11 @@ def test_official_setup_activates_conda_and_uses_the_official_directives():
     ]) == ["auth_tests.test_validators"]
     assert official_directives("psf/requests", ["test_requests.py"]) == ["test_requests.py"]
     setup = official_test_setup(TASK, TestSetup("pytest -rA", "pytest", 60.0))
-    assert ". /opt/miniconda3/bin/activate && conda activate testbed" in setup.preamble
+    # As the official eval script: in bash, activation by sourcing, never the image's PATH.
+    assert setup.preamble.splitlines()[:2] == [
+        "source /opt/miniconda3/bin/activate", "conda activate testbed",
+    ]
+    assert setup.shell == "bash"
     assert setup.test_targets == tuple(TASK.test_files)
     statuses = parser_for("django")(DJANGO_OUTPUT, [])
     assert statuses == {

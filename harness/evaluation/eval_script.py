@@ -11,6 +11,7 @@ import secrets
 import shlex
 from dataclasses import dataclass
 
+from harness.patches import diff_targets
 from harness.sandboxes.base import TESTBED
 
 WORK = "/tmp/harness"
@@ -23,6 +24,11 @@ EXIT_TESTS_RAN = 0
 EXIT_PATCH_FAILED = 3
 EXIT_TEST_PATCH_FAILED = 4
 EXIT_TESTS_TIMED_OUT = 5
+EXIT_ENV_FAILED = 6  # the preamble (a prebuilt image's conda activation) failed: the image's fault
+
+# The shells an evaluation script may be written for: `sh` on our images; `bash` on images of
+# the official layout, whose conda activation is a bash script, as the official eval script is.
+SHELLS = ("sh", "bash")
 
 # Same order as the official harness: strict first, then fuzzier, each on the tree the last
 # try left (as officially: no reset between tries; a reset to the base commit would also undo
@@ -46,8 +52,16 @@ NON_TEST_EXTENSIONS = (
 
 
 def test_targets(test_files: list[str]) -> list[str]:
-    """The files given to the test command: those of the test patch, minus data files."""
+    """The files given to the test command: those of the test patch (`diff_targets`: a renamed
+    file by its new name, as officially), minus data files."""
     return [path for path in test_files if not path.endswith(NON_TEST_EXTENSIONS)]
+
+
+def script_shell(script: str) -> str:
+    """The shell an evaluation script is written for (its `#!` line; `sh` when none)."""
+    first = script.split("\n", 1)[0]
+    name = first.removeprefix("#!").strip().rsplit("/", 1)[-1] if first.startswith("#!") else ""
+    return name if name in SHELLS else "sh"
 
 
 def is_test_file(path: str) -> bool:
@@ -70,9 +84,12 @@ class EvalScriptInputs:
     candidate_test_files: list[str]  # test-like files the candidate touched: restored
     test_cmd: str
     test_timeout: float
-    # Shell lines run first, e.g. activating a prebuilt image's conda env.
+    # Shell lines run first, e.g. activating a prebuilt image's conda env; the script ends with
+    # EXIT_ENV_FAILED when one fails.
     preamble: str = ""
-    # What the test command is given; None: test_targets(test_files).
+    # The shell that runs the script and the test command (one of SHELLS).
+    shell: str = "sh"
+    # What the test command is given; None: test_targets of the test patch's new-side paths.
     targets: list[str] | None = None
     # Where pytest writes its JUnit XML report (a random path, see harness.evaluation.junit);
     # "" when the test command is not pytest.
@@ -80,6 +97,8 @@ class EvalScriptInputs:
 
 
 def build_eval_script(inputs: EvalScriptInputs) -> str:
+    if inputs.shell not in SHELLS:
+        raise ValueError(f"unknown shell {inputs.shell!r}; known: {', '.join(SHELLS)}")
     restore = sorted(set(inputs.test_files) | set(inputs.candidate_test_files))
     restore_lines = "\n".join(
         # A file the base commit has is checked out from it; one it lacks is removed.
@@ -94,15 +113,23 @@ fi"""
         for name, command in APPLY_METHODS
     )
     # The whole test command is under the timeout, shell syntax in it (`a && b`) included.
-    chosen = test_targets(inputs.test_files) if inputs.targets is None else inputs.targets
+    chosen = (
+        test_targets(diff_targets(inputs.test_patch)) if inputs.targets is None else inputs.targets
+    )
     targets = " ".join(shlex.quote(path) for path in chosen)
     if inputs.junit_path:
         targets = f"--junitxml={shlex.quote(inputs.junit_path)} {targets}"
     timeout = max(1, int(inputs.test_timeout))
-    return f"""#!/bin/sh
+    # Each preamble line must succeed: a failure ends the script before anything ran.
+    preamble = "\n".join(
+        f"{line} || {{ echo {shlex.quote(f'preamble failed: {line}')} >&2; "
+        f"exit {EXIT_ENV_FAILED}; }}"
+        for line in inputs.preamble.splitlines() if line.strip()
+    )
+    return f"""#!/bin/{inputs.shell}
 # harness evaluation script: apply candidate, restore tests, apply test patch, run tests.
 set -u
-{inputs.preamble}
+{preamble}
 mkdir -p {WORK}
 cd {TESTBED}
 git config --global --add safe.directory '*' 2>/dev/null || true
@@ -123,7 +150,7 @@ if ! git apply --verbose {WORK}/test.diff >&2; then
   echo "test patch did not apply" >&2; exit {EXIT_TEST_PATCH_FAILED}
 fi
 started=$(date +%s)
-timeout -k 10 {timeout} sh -c {shlex.quote(inputs.test_cmd + " " + targets)} \
+timeout -k 10 {timeout} {inputs.shell} -c {shlex.quote(inputs.test_cmd + " " + targets)} \
   > {TEST_OUTPUT} 2>&1
 code=$?
 elapsed=$(( $(date +%s) - started ))

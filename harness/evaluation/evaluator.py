@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from harness.evaluation import faults, junit
 from harness.evaluation.eval_script import (
+    EXIT_ENV_FAILED,
     EXIT_PATCH_FAILED,
     EXIT_TEST_PATCH_FAILED,
     EXIT_TESTS_RAN,
@@ -18,6 +19,7 @@ from harness.evaluation.eval_script import (
     EvalScriptInputs,
     build_eval_script,
     is_test_file,
+    script_shell,
 )
 from harness.evaluation.grading import Grade, grade
 from harness.evaluation.log_parsers import parser_for
@@ -47,9 +49,14 @@ class TestSetup:
     # Prebuilt images: shell lines before anything else (conda activation), and the official
     # test directives when they are not the test files themselves (None: the files).
     preamble: str = ""
+    # The shell of the evaluation script and the test command: bash on official-layout images.
+    shell: str = "sh"
     test_targets: tuple[str, ...] | None = None
     # Arguments of the test command instead of the test patch's files (fail fast's stage 1).
     targets: tuple[str, ...] | None = None
+    # On an official-layout image: the official test command (with the official exports) that
+    # `test_cmd` may wrap with what only our images have; "" when it is `test_cmd` itself.
+    official_cmd: str = ""
     # Globs over test ids that cannot pass in a sandbox without network (the spec's
     # `network_tests`): left out of grading, and said so in the evaluation's log.
     not_graded: tuple[str, ...] = ()
@@ -98,6 +105,31 @@ def _targets(setup: TestSetup) -> list[str] | None:
     return None if chosen is None else list(chosen)
 
 
+def junit_report_path(task: Task, setup: TestSetup) -> str:
+    """Where pytest writes the JUnit report read to flag tampering (a random path), or "" when
+    the test command is not pytest or the repository is pytest itself (the framework's own
+    repository writes its report with the code under change: no independent signal there)."""
+    if task.repo in FRAMEWORK_REPOS or not junit.supports_junit(setup.test_cmd, setup.log_parser):
+        return ""
+    return junit.random_report_path(WORK)
+
+
+def script_inputs(task: Task, patch: str, setup: TestSetup, report_path: str) -> EvalScriptInputs:
+    """What the evaluation script of `patch` on `task` is made of."""
+    return EvalScriptInputs(
+        candidate_patch=patch,
+        test_patch=task.test_patch,
+        test_files=task.test_files,
+        candidate_test_files=[path for path in touched_files(patch) if is_test_file(path)],
+        test_cmd=setup.test_cmd,
+        test_timeout=setup.test_timeout,
+        preamble=setup.preamble,
+        shell=setup.shell,
+        targets=_targets(setup),
+        junit_path=report_path,
+    )
+
+
 def evaluate(
     task: Task,
     patch: str,
@@ -119,33 +151,16 @@ def evaluate(
         message = refusal_message(patch)
         return EvaluationOutcome(EvalStatus.PATCH_FAILED, "", "", "", message, None, 0.0, 0.0)
     suspicions = scan_patch(patch, task.repo)
-    # The framework's own repository writes its report with the code under change: no
-    # independent signal there.
-    independent = task.repo not in FRAMEWORK_REPOS
-    report_path = (
-        junit.random_report_path(WORK)
-        if independent and junit.supports_junit(setup.test_cmd, setup.log_parser) else ""
-    )
-
+    report_path = junit_report_path(task, setup)
     compute_before = sandbox.compute_seconds
-    script = build_eval_script(
-        EvalScriptInputs(
-            candidate_patch=patch,
-            test_patch=task.test_patch,
-            test_files=task.test_files,
-            candidate_test_files=[path for path in touched_files(patch) if is_test_file(path)],
-            test_cmd=setup.test_cmd,
-            test_timeout=setup.test_timeout,
-            preamble=setup.preamble,
-            targets=_targets(setup),
-            junit_path=report_path,
-        )
-    )
+    script = build_eval_script(script_inputs(task, patch, setup, report_path))
     sandbox.reset()
     fault = ""
     cpu_before = sandbox.cpu_sample()
     try:
-        result = sandbox.exec("sh -s", timeout=setup.test_timeout + 120, stdin=script)
+        result = sandbox.exec(
+            f"{script_shell(script)} -s", timeout=setup.test_timeout + 120, stdin=script
+        )
     except SandboxTimeout as error:
         # Only processes that defeat the in-sandbox timeouts (stopped, or the timeout itself
         # killed) outlive the host's deadline: the candidate's doing, graded as a timeout.
@@ -166,6 +181,11 @@ def evaluate(
     graded: Grade | None = None
     if result.timed_out:
         status = EvalStatus.TIMEOUT
+    elif result.exit_code == EXIT_ENV_FAILED:
+        # The image's environment, not the candidate: nothing ran (validation shows it, as the
+        # gold patch comes out the same).
+        status = EvalStatus.ERROR
+        fault = "the test environment could not be activated (see the log)"
     elif result.exit_code == EXIT_PATCH_FAILED:
         status = EvalStatus.PATCH_FAILED
     elif result.exit_code == EXIT_TEST_PATCH_FAILED:

@@ -32,6 +32,7 @@ from harness.evaluation.evaluator import (
 )
 from harness.evaluation.log_parsers import parser_for
 from harness.evaluation.status import EvalStatus, TestStatus
+from harness.patches import diff_targets
 from harness.sandboxes.base import Sandbox
 from harness.tasks import Task
 
@@ -100,7 +101,7 @@ def evaluate_fail_fast(
     """As `evaluate`, with stage 1 first. Raises what `evaluate` raises."""
     # Only the tests that decide: a network test the sandbox cannot pass proves nothing.
     deciding = graded_fail_to_pass(task, setup)
-    targets = stage_one_targets(setup.log_parser, task.test_files, deciding)
+    targets = stage_one_targets(setup.log_parser, diff_targets(task.test_patch), deciding)
     if targets is None or not patch.strip():
         return evaluate(task, patch, sandbox, setup)
     first = evaluate(task, patch, sandbox, replace(setup, targets=tuple(targets)))

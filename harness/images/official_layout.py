@@ -24,23 +24,21 @@ from harness.evaluation.evaluator import TestSetup
 from harness.images.build import PRISTINE, _build_image, _labels, _tag_part
 from harness.images.debootstrap import image_exists
 from harness.images.registry import PulledImage
+from harness.patches import diff_targets
 from harness.sandboxes.base import TESTBED
 from harness.tasks import Task
 
 CONDA_ROOT = "/opt/miniconda3"
 CONDA_ENV = "testbed"
 ENV_PREFIX = f"{CONDA_ROOT}/envs/{CONDA_ENV}"
-# As the official eval script does it; `conda` is a shell function that `activate` defines.
-# The official script runs in bash, ours in sh: a probe in a subshell first, so that an
-# activate script sh cannot read leaves the env as the image's PATH has it (already active)
-# instead of ending the evaluation.
-_ACTIVATE_ENV = f". {CONDA_ROOT}/bin/activate && conda activate {CONDA_ENV}"
-ACTIVATE = (
-    f"if ({_ACTIVATE_ENV}) >/dev/null 2>&1; then {_ACTIVATE_ENV}; else "
-    f"echo 'warning: sh could not activate the conda env {CONDA_ENV}; using the image PATH' "
-    ">&2; fi\n"
-    'echo "conda-env: ${CONDA_DEFAULT_ENV:-none} python: $(command -v python)" >&2'
-)
+# As the official eval script does it, in bash (the script and the test command run in bash on
+# these images): `conda` is a shell function that sourcing `activate` defines. The evaluation
+# ends with EXIT_ENV_FAILED when a line fails, rather than falling back on the image's PATH.
+ACTIVATE = f"source {CONDA_ROOT}/bin/activate\nconda activate {CONDA_ENV}"
+# What the evaluation's log shows of the environment that activation left.
+SHOW_ENV = 'echo "conda-env: ${CONDA_DEFAULT_ENV:-none} python: $(command -v python)" >&2'
+PREAMBLE = f"{ACTIVATE}\n{SHOW_ENV}"
+SHELL = "bash"
 ADAPT_VERSION = 1
 
 # The official test command of each repository (SWE-bench's specs; the same for all versions
@@ -68,8 +66,8 @@ OFFICIAL_TEST_TIMEOUT = 1800.0
 
 
 def official_directives(repo: str, test_files: list[str]) -> list[str]:
-    """What the official harness hands its test command: the test files, except that Django's
-    runner takes dotted module names relative to tests/."""
+    """What the official harness hands its test command: the test files (`diff_targets` of the
+    test patch), except that Django's runner takes dotted module names relative to tests/."""
     files = test_targets(test_files)
     if repo != "django/django":
         return files
@@ -81,11 +79,15 @@ def official_directives(repo: str, test_files: list[str]) -> list[str]:
 
 
 def official_test_setup(task: Task, own: TestSetup | None) -> TestSetup:
-    """The test setup for `task` on an official-layout image: our environment spec's command
-    and parser where one matches (`own`), else the official table; always with the conda
-    activation and the official directives."""
+    """The test setup for `task` on an official-layout image: our environment spec's official
+    command and parser where one matches (`own`), else the official table; always in bash, with
+    the conda activation and the official directives."""
+    not_graded: tuple[str, ...] = ()
     if own is not None:
-        command, parser, timeout = own.test_cmd, own.log_parser, own.test_timeout
+        command = own.official_cmd or own.test_cmd
+        parser, timeout = own.log_parser, own.test_timeout
+        # The sandbox has no network, whichever image it runs.
+        not_graded = own.not_graded
     elif task.repo in OFFICIAL_TESTS:
         command, parser = OFFICIAL_TESTS[task.repo]
         timeout = OFFICIAL_TEST_TIMEOUT
@@ -98,8 +100,10 @@ def official_test_setup(task: Task, own: TestSetup | None) -> TestSetup:
         test_cmd=command,
         log_parser=parser,
         test_timeout=timeout,
-        preamble=ACTIVATE,
-        test_targets=tuple(official_directives(task.repo, task.test_files)),
+        preamble=PREAMBLE,
+        shell=SHELL,
+        test_targets=tuple(official_directives(task.repo, diff_targets(task.test_patch))),
+        not_graded=not_graded,
     )
 
 

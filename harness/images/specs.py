@@ -8,6 +8,7 @@ spec is the first one, files in name order, whose `repos` and `versions` globs m
 from __future__ import annotations
 
 import fnmatch
+import functools
 import re
 import shlex
 from pathlib import Path
@@ -19,6 +20,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from harness.evaluation.evaluator import TestSetup
 from harness.images.debootstrap import SUITE_PYTHON
 
+# libyaml's loader where PyYAML was built with it (the pure-Python one is ~50 times slower).
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 # Package data, so a wheel install finds the specs too (sandboxes/environments at the project
 # root links here).
 DEFAULT_SPEC_DIR = Path(__file__).resolve().parent / "environments"
@@ -85,6 +88,12 @@ class EnvironmentSpec(BaseModel):
         "only the base commit (depth 1), which keeps images of big repositories small.",
     )
     test_cmd: str = Field(description="Command that runs tests; test files are appended to it.")
+    official_test_cmd: str = Field(
+        default="",
+        description="The official test command where `test_cmd` wraps it with what only our "
+        "images have (requests' local httpbin): images of the official layout run this one. "
+        "Empty: `test_cmd`.",
+    )
     test_args: Literal["files", "django_modules"] = Field(
         default="files",
         description="How the test patch's files become the runner's arguments: `files` as "
@@ -154,6 +163,7 @@ class EnvironmentSpec(BaseModel):
         return TestSetup(
             self.runner_cmd, self.log_parser, float(self.test_timeout),
             not_graded=tuple(self.network_tests),
+            official_cmd=self._with_exports(self.official_test_cmd or self.test_cmd),
         )
 
     @property
@@ -177,6 +187,10 @@ class EnvironmentSpec(BaseModel):
                 'harness_modules() { set -- $(for p in "$@"; do p=${p%.py}; p=${p#tests/}; '
                 'echo "$p" | tr / .; done); ' + command + ' "$@"; }; harness_modules'
             )
+        return self._with_exports(command)
+
+    def _with_exports(self, command: str) -> str:
+        """`command` after `test_env`'s exports (the official eval_commands' exports)."""
         if self.test_env:
             exports = " ".join(
                 f"{key}={shlex.quote(value)}" for key, value in sorted(self.test_env.items())
@@ -202,15 +216,24 @@ class EnvironmentSpec(BaseModel):
 def load_specs(spec_dir: Path | None = None) -> list[EnvironmentSpec]:
     """All specs in `spec_dir` (default: the project's sandboxes/environments), in file order.
 
-    Raises SpecError naming the file when one is malformed or two share a name.
+    Raises SpecError naming the file when one is malformed or two share a name. Parsed once per
+    version of the folder's files (a spec is looked up for every task).
     """
     folder = Path(spec_dir) if spec_dir is not None else DEFAULT_SPEC_DIR
     if not folder.is_dir():
         raise SpecError(f"environment spec folder not found: {folder}")
+    paths = sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")])
+    stamps = tuple((str(path), path.stat().st_mtime_ns, path.stat().st_size) for path in paths)
+    return list(_parsed_specs(stamps))
+
+
+@functools.lru_cache(maxsize=8)
+def _parsed_specs(stamps: tuple[tuple[str, int, int], ...]) -> tuple[EnvironmentSpec, ...]:
     specs: list[EnvironmentSpec] = []
-    for path in sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")]):
+    for name, _, _ in stamps:
+        path = Path(name)
         try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+            data = yaml.load(path.read_text(encoding="utf-8"), Loader=_YAML_LOADER)
             entries = data if isinstance(data, list) else [data]
             found = [EnvironmentSpec.model_validate(entry) for entry in entries]
         except (yaml.YAMLError, ValidationError) as error:
@@ -219,7 +242,7 @@ def load_specs(spec_dir: Path | None = None) -> list[EnvironmentSpec]:
             if any(other.name == spec.name for other in specs):
                 raise SpecError(f"{path}: spec name {spec.name!r} is used by another spec")
             specs.append(spec)
-    return specs
+    return tuple(specs)
 
 
 def matching_spec(

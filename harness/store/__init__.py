@@ -5,8 +5,8 @@ SQLAlchemy 2.0 typed ORM. The only package of harness that speaks SQL.
 - migrations.py + revisions/: schema versions (Alembic); how to add one is in migrations.py.
 - database.py: URLs and engines; sessions.py: the engine's sessions and write lock.
 - runs.py, run_records.py (the runner's), validations.py, responses.py, spend.py (the ledger),
-  imports.py, selections.py (harness/selection's evidence and choices): named queries,
-  grouped by who asks.
+  imports.py, browse.py (`harness view`'s), selections.py (harness/selection's evidence and
+  choices): named queries, grouped by who asks.
 
 Every figure the tool prints is computed from these tables alone.
 """
@@ -20,10 +20,11 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from harness.evaluation.status import EvalStatus, TestStatus
+from harness.store.browse import BrowseQueries
 from harness.store.database import DEFAULT_DB, StoreError, database_url
 from harness.store.imports import RunImports
-from harness.store.migrations import bring_up_to_date
-from harness.store.opening import describe
+from harness.store.migrations import bring_up_to_date, check_up_to_date
+from harness.store.opening import describe, shown_url
 from harness.store.responses import ResponseQueries
 from harness.store.run_records import RunRecordQueries
 from harness.store.runs import RunQueries
@@ -55,15 +56,19 @@ __all__ = [
 
 class Store(
     RunQueries, RunRecordQueries, ValidationQueries, ResponseQueries, SpendQueries, RunImports,
-    SelectionQueries,
+    BrowseQueries, SelectionQueries,
 ):
     """The store: opening it brings its schema up to date (see harness.store.migrations)."""
 
-    def __init__(self, db: str | Path | None = None) -> None:
-        """Raises StoreError when the store cannot be opened (see harness.store.database)."""
-        super().__init__(db)
+    def __init__(self, db: str | Path | None = None, read_only: bool = False) -> None:
+        """Raises StoreError when the store cannot be opened (see harness.store.database).
+        `read_only`: no connection can write, and the schema must already be at head."""
+        super().__init__(db, read_only=read_only)
         try:
-            bring_up_to_date(self.engine)
+            if read_only:
+                check_up_to_date(self.engine, shown_url(self.url))
+            else:
+                bring_up_to_date(self.engine)
         except SQLAlchemyError as error:
             self.engine.dispose()
             raise StoreError(describe(error, self.url)) from None
