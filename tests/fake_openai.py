@@ -333,6 +333,13 @@ def mini_swe_conversation(
         return Reply(texts=[thought], tool_calls=[_bash_call(f"call_{turn}", command)],
                      completion_tokens=completion_tokens)
 
+    return respond
+
+
+def _bash_call(call_id: str, command: str) -> dict[str, Any]:
+    return {"id": call_id, "type": "function",
+            "function": {"name": "bash", "arguments": json.dumps({"command": command})}}
+
 
 # -- modes that answer the LLM selectors' prompts (harness/selection/llm) ---------------------
 #
@@ -436,11 +443,6 @@ def repro_responder(
         return Reply(texts=texts, **reply)
 
     return respond
-
-
-def _bash_call(call_id: str, command: str) -> dict[str, Any]:
-    return {"id": call_id, "type": "function",
-            "function": {"name": "bash", "arguments": json.dumps({"command": command})}}
 
 
 def judge_candidates(body: dict[str, Any]) -> dict[int, str]:
