@@ -184,11 +184,11 @@ def main(argv: list[str] | None = None) -> int:
                                     if p.stem != "gold"))
         return 0
     from harness.agents.replay import ReplayAgent
+    from harness.backends.docker_backend import DockerOptions, docker_sandboxes
     from harness.datasets import TaskFilter, filter_tasks, load_dataset_tasks
     from harness.reports.rundata import load_run
     from harness.reports.selection_table import render_selection_table, selection_table
     from harness.runner import Runner, RunPlan
-    from harness.sandboxes.factory import DockerOptions, docker_sandboxes
     from harness.selection.registry import SelectorOptions, build_selector
     from harness.selection.run import select_run
     from harness.store import Store

@@ -16,6 +16,8 @@ from local_backend import ScriptedAgent
 from harness.agents.base import Candidate
 from harness.demo import DEMO_REPOS_DIR, load_demo_tasks
 from harness.evaluation.evaluator import TestSetup
+from harness.images.build import prepare_instance_image
+from harness.images.specs import spec_for
 from harness.patches import patch_hash
 from harness.reports.export import export_run
 from harness.reports.rundata import load_run
@@ -23,8 +25,6 @@ from harness.reports.selection_table import selection_table
 from harness.repos import RepoSource
 from harness.runner import Runner, RunPlan, SandboxFactory
 from harness.sandboxes.docker_sandbox import DockerSandbox, SandboxLimits
-from harness.sandboxes.images import prepare_instance_image
-from harness.sandboxes.specs import spec_for
 from harness.selection.registry import build_selector
 from harness.selection.run import select_run
 from harness.store import Store

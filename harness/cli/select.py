@@ -47,8 +47,9 @@ def command_select(args: argparse.Namespace) -> int:
             _eprint(f"warning: {warning}")
         sandboxes = None
         if any(chain.needs_sandbox for chain in chains):
+            from harness.backends.docker_backend import docker_sandboxes
             from harness.cli.options import docker_options
-            from harness.sandboxes.factory import HostRequirementError, docker_sandboxes
+            from harness.sandboxes.factory import HostRequirementError
 
             sandboxes = docker_sandboxes(docker_options(args))
             try:
