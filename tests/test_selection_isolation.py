@@ -208,6 +208,10 @@ def test_what_a_selector_is_handed_reaches_nothing_hidden(demo_store):
 
 def test_built_in_and_registry_selectors_hold_nothing_hidden():
     task = DEMO[INSTANCE]
+    # The LLM selectors (repro, judge) need a model to be built; this one is never called.
+    # tests/test_selection_llm.py walks them again built with a store.
+    options = SelectorOptions(model="openai/fake-model", api_base="http://127.0.0.1:9/v1",
+                              allow_unknown_price=True)
     for name in BUILT_IN:
-        chain = build_selector(name, SelectorOptions())
+        chain = build_selector(name, options)
         _assert_clean(chain, task)

@@ -35,7 +35,7 @@ def command_select(args: argparse.Namespace) -> int:
         options = SelectorOptions(
             max_test_files=args.max_test_files, model=args.model, api_base=args.api_base,
             prices=args.prices, allow_unknown_price=args.allow_unknown_price,
-            cache=not args.no_cache, store=store,
+            cache=not args.no_cache, store=store, config=args.selector_config,
         )
         chains = []
         for name in args.selector:
@@ -77,10 +77,10 @@ def command_select(args: argparse.Namespace) -> int:
 def register(commands: argparse._SubParsersAction) -> None:
     select = commands.add_parser(
         "select", help="choose one patch per task of a stored run, without the hidden tests",
-        description="Runs a selector (first, vote, regression, behavior, a composition such as "
-        "regression+behavior, or an import path package.module:factory) on every task of a "
-        "stored run; its test runs and choices are stored, a rerun only does what is missing. "
-        "`report` shows each stored selector's solve rate and cost.",
+        description="Runs a selector (first, vote, regression, behavior, repro, judge, a "
+        "composition such as regression+behavior, or an import path package.module:factory) on "
+        "every task of a stored run; its test runs and choices are stored, a rerun only does "
+        "what is missing. `report` shows each stored selector's solve rate and cost.",
     )
     select.add_argument("run", metavar="RUN", help="a run id of the store")
     select.add_argument("--selector", action="append", required=True, metavar="NAME",
@@ -99,6 +99,10 @@ def register(commands: argparse._SubParsersAction) -> None:
     llm.add_argument("--prices", help="price file adding or overriding model prices")
     llm.add_argument("--allow-unknown-price", action="store_true")
     llm.add_argument("--no-cache", action="store_true", help="bypass the response cache")
+    llm.add_argument("--selector-config", metavar="FILE",
+                     help="repro/judge definition (YAML): one `selector: repro|judge`, or "
+                     "sections `repro:` and `judge:`; caps max_cost and task_max_cost in $ "
+                     "(see docs/selection-llm.md)")
     sandboxes = select.add_argument_group("sandboxes")
     sandboxes.add_argument("--max-sandboxes", type=int, default=1,
                            help="tasks selected at once, one sandbox each (default 1)")

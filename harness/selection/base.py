@@ -261,6 +261,9 @@ class SelectionContext:
     models: ModelAccess | None = None
     seed: int = 0
     log: Any = None  # a callable(str) for progress lines, or None
+    # Set by Chain.gather before each stage: the candidates the stages before it kept, best
+    # first (None outside a chain's gather: then all candidates are in the running).
+    survivors: Pool | None = None
     # The stored run being selected on: an LLM stage charges its model calls to it (ledger).
     run_id: str | None = None
 
@@ -351,7 +354,18 @@ class Chain:
         return all(stage.exact_at_subsets for stage in self.stages)
 
     def gather(self, context: SelectionContext) -> list[Evidence]:
-        return [stage.gather(context) for stage in self.stages]
+        """Each stage's evidence; before each stage, `context.survivors` is the pool as the
+        stages before it narrowed it (a judge looks only at what is still in the running)."""
+        found = []
+        pool = context.candidates
+        for stage in self.stages:
+            context.survivors = pool
+            evidence = stage.gather(context)
+            found.append(evidence)
+            if pool:
+                pool = stage.narrow(pool, evidence.data) or pool
+        context.survivors = None
+        return found
 
     def narrow(self, pool: Pool, evidence: Sequence[dict[str, Any]]) -> Pool:
         for stage, data in zip(self.stages, evidence, strict=True):

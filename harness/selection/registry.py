@@ -69,6 +69,18 @@ def _behavior(options: SelectorOptions) -> Selector:
     return BehaviorSelector(max_test_files=options.max_test_files)
 
 
+def _repro(options: SelectorOptions) -> Selector:
+    from harness.selection.llm.repro import make_repro
+
+    return make_repro(options)
+
+
+def _judge(options: SelectorOptions) -> Selector:
+    from harness.selection.llm.judge import make_judge
+
+    return make_judge(options)
+
+
 def _consensus(options: SelectorOptions) -> Selector:
     from harness.selection.consensus import ConsensusSelector
 
@@ -81,6 +93,8 @@ BUILT_IN: dict[str, SelectorFactory] = {
     "consensus": _consensus,
     "regression": _regression,
     "behavior": _behavior,
+    "repro": _repro,
+    "judge": _judge,
 }
 
 

@@ -53,6 +53,13 @@ class SelectionSummary:
     dollars: float = 0.0
 
 
+def _incomplete(evidence: dict | None) -> bool:
+    """Whether a stage marked its evidence incomplete (an LLM stage stopped by its budget):
+    the task is decided again next time, as a budget-cut attempt is made again."""
+    stages = (evidence or {}).get("stages") or []
+    return any((stage.get("data") or {}).get("incomplete") for stage in stages)
+
+
 def select_run(
     store: Store,
     run_id: str,
@@ -65,9 +72,15 @@ def select_run(
     instances: list[str] | None = None,
 ) -> SelectionSummary:
     """Runs `chain` on every task of the stored run (or those of `instances`, in that order).
-    `sandboxes` (a SandboxFactory) is needed when a stage runs tests. Raises LookupError for an
-    unknown run."""
+    `sandboxes` (a SandboxFactory) is needed when a stage runs tests; `models` defaults to the
+    LLM stages' own, billed under the ledger run id `<run>/select/<chain>`
+    (harness.selection.llm.access). Raises LookupError for an unknown run."""
     log = log or (lambda line: None)
+    if models is None and chain.needs_models:
+        # LLM stages bill their calls under the selection's own ledger run id.
+        from harness.selection.llm.access import model_access
+
+        models = model_access(chain, run_id)
     inputs = store.selection_inputs(run_id)
     if inputs is None:
         raise LookupError(f"no run {run_id!r} in {store.url}")
@@ -85,7 +98,8 @@ def select_run(
         hashes = sorted(pool.hashes)
         previous = done.get(instance_id)
         if (not redo and previous is not None and not previous.error
-                and (previous.evidence or {}).get("candidates") == hashes):
+                and (previous.evidence or {}).get("candidates") == hashes
+                and not _incomplete(previous.evidence)):
             summary.reused += 1
             summary.chosen += previous.patch_hash is not None
             return
@@ -109,8 +123,9 @@ def select_run(
                 evidence = chain.gather(context)
                 pick = chain.pick(pool, [item.data for item in evidence])
                 chosen = pick.patch_hash if pick is not None else None
-        except Exception as error:  # noqa: BLE001 - one task's trouble is recorded, not fatal
-            error = f"{type(error).__name__}: {error}"
+        except Exception as failure:  # noqa: BLE001 - one task's trouble is recorded, not fatal
+            # (`except ... as error` would unbind `error` when the block ends.)
+            error = f"{type(failure).__name__}: {failure}"
             summary.errors.append(f"{instance_id}: {error}")
             log(f"{instance_id}: selection failed: {error}")
         finally:
