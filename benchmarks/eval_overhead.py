@@ -147,8 +147,8 @@ def report(instance_id: str, times: dict[str, list[float]]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    from harness.backends.docker_backend import DockerOptions, docker_sandboxes
     from harness.cli.swebench import load_dataset_from_args
-    from harness.sandboxes.factory import DockerOptions, docker_sandboxes
     from harness.sandboxes.host_slots import host_limit
 
     args.repo, args.limit, args.split = None, None, None

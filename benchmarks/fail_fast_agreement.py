@@ -126,9 +126,9 @@ def evaluate_pair(task, patch, sandbox, setup, fast_first: bool) -> dict:
 
 
 def run(args: argparse.Namespace, tasks, out: Path) -> None:
+    from harness.backends.docker_backend import DockerOptions, docker_sandboxes
     from harness.patches import patch_hash
     from harness.sandboxes.base import SandboxError
-    from harness.sandboxes.factory import DockerOptions, docker_sandboxes
     from harness.sandboxes.host_slots import host_limit
 
     done = {(row["instance_id"], row["patch_hash"]) for row in read_rows(out)}

@@ -169,9 +169,9 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 2
 
+    from harness.backends.docker_backend import DockerOptions, docker_sandboxes
     from harness.cli.swebench import _spec_and_setup
     from harness.datasets import TaskFilter, filter_tasks, load_dataset_tasks
-    from harness.sandboxes.factory import DockerOptions, docker_sandboxes
     from harness.store import Store, StoreError
     from harness.tasks import TaskFormatError
     from harness.validation import save_validation, stored_validations, validate_task

@@ -35,10 +35,10 @@ from harness.agents.base import AttemptContext
 from harness.agents.llm_config import load_definition
 from harness.agents.llm_factory import build_llm_agent
 from harness.demo import load_demo_tasks
+from harness.images.build import prepare_instance_image
 from harness.models.local_server import MODEL_ALIAS, LocalModelServer
 from harness.repos import RepoSource
 from harness.sandboxes.docker_sandbox import DockerSandbox, SandboxLimits
-from harness.sandboxes.images import prepare_instance_image
 from harness.store import Store
 
 

@@ -35,13 +35,13 @@ import docker.errors  # noqa: E402
 
 from harness.demo import load_demo_tasks  # noqa: E402
 from harness.evaluation.evaluator import TestSetup, evaluate  # noqa: E402
+from harness.images.build import prepare_instance_image  # noqa: E402
+from harness.images.image_names import ImageOptions, prebuilt_name  # noqa: E402
+from harness.images.prebuilt import ImageResolver  # noqa: E402
+from harness.images.registry import Puller, human_size, push_image  # noqa: E402
+from harness.images.specs import DEFAULT_SPEC_DIR, spec_for  # noqa: E402
 from harness.repos import RepoSource  # noqa: E402
 from harness.sandboxes.docker_sandbox import DockerSandbox, SandboxLimits  # noqa: E402
-from harness.sandboxes.image_names import ImageOptions, prebuilt_name  # noqa: E402
-from harness.sandboxes.images import prepare_instance_image  # noqa: E402
-from harness.sandboxes.prebuilt import ImageResolver  # noqa: E402
-from harness.sandboxes.registry import Puller, human_size, push_image  # noqa: E402
-from harness.sandboxes.specs import DEFAULT_SPEC_DIR, spec_for  # noqa: E402
 from tests.registry_helpers import LocalRegistry, make_official_standin  # noqa: E402
 
 

@@ -1,94 +1,28 @@
-"""Flaky instances, handled as the "Large Language Monkeys" authors handled them: a task whose
-validation saw a test change status between identical runs is flaky; a candidate's tests on
-it can be rerun N times and the majority verdict kept (`run --reruns N`, every rerun stored in
-`evaluation_reruns`), and a report can leave flaky tasks out (`report --exclude-flaky`), as the
-paper's 266-problem subset of Lite did.
-"""
+"""Where the rerun rules and the flaky-task query used to live; kept for callers of the old
+names. The pure rules are harness.evaluation.reruns; the query is Store.flaky_instances."""
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from collections.abc import Iterable
 
-from sqlalchemy import select
+from harness.evaluation.reruns import (
+    NOT_RUN,
+    Rerun,
+    RunVerdict,
+    majority_index,
+    needs_more_runs,
+    output_digest,
+    rerun_of,
+)
+from harness.store.validations import ValidationQueries
 
-from harness.evaluation.status import EvalStatus
-
-if TYPE_CHECKING:
-    from harness.evaluation.evaluator import EvaluationOutcome
-    from harness.store import Store
-
-# Verdicts reached before any test runs: applying a patch is deterministic, so they are never
-# rerun.
-NOT_RUN = frozenset({EvalStatus.EMPTY_PATCH, EvalStatus.PATCH_FAILED,
-                     EvalStatus.TEST_PATCH_FAILED})
+__all__ = [
+    "NOT_RUN", "Rerun", "RunVerdict", "flaky_instances", "majority_index", "needs_more_runs",
+    "output_digest", "rerun_of",
+]
 
 
 def flaky_instances(
-    store: Store, instance_ids: Iterable[str] | None = None
+    store: ValidationQueries, instance_ids: Iterable[str] | None = None
 ) -> dict[str, list[str]]:
-    """instance id -> its flaky tests, by each instance's latest validation that found any
-    (only those of `instance_ids` when given)."""
-    from harness.store import ValidationRecord  # here: the executors import this module
-
-    wanted = set(instance_ids) if instance_ids is not None else None
-    latest: dict[str, ValidationRecord] = {}
-    with store.reading() as session:
-        for record in session.scalars(select(ValidationRecord).order_by(ValidationRecord.id)):
-            if wanted is None or record.instance_id in wanted:
-                latest[record.instance_id] = record
-        return {
-            instance_id: list(record.flaky_tests)
-            for instance_id, record in sorted(latest.items())
-            if record.flaky_tests
-        }
-
-
-@dataclass(frozen=True)
-class RunVerdict:
-    """One run of a candidate's tests: its status and the listed tests that counted against."""
-
-    status: EvalStatus
-    failing: tuple[str, ...] = ()
-
-
-def majority_index(runs: Sequence[RunVerdict]) -> int:
-    """The index of the run whose verdict stands for all: the first resolved one when more
-    than half resolved, else the first unresolved one (a tie is not a majority to resolve)."""
-    if not runs:
-        raise ValueError("no runs to take a majority of")
-    resolved = [index for index, run in enumerate(runs) if run.status.resolved]
-    if 2 * len(resolved) > len(runs):
-        return resolved[0]
-    return next(index for index, run in enumerate(runs) if not run.status.resolved)
-
-
-@dataclass(frozen=True)
-class Rerun:
-    """What `evaluation_reruns` keeps of one run of a candidate's tests."""
-
-    verdict: RunVerdict
-    seconds: float
-    compute_seconds: float
-    cpu_seconds: float | None
-    output_digest: str  # sha256 of the test output, "" when there was none
-
-
-def output_digest(test_output: str) -> str:
-    return hashlib.sha256(test_output.encode()).hexdigest() if test_output else ""
-
-
-def rerun_of(outcome: EvaluationOutcome) -> Rerun:
-    failing: tuple[str, ...] = ()
-    if outcome.grade is not None:
-        failing = tuple(v.name for v in outcome.grade.verdicts if v.counts_against)
-    return Rerun(RunVerdict(outcome.status, failing), outcome.seconds, outcome.compute_seconds,
-                 outcome.cpu_seconds, output_digest(outcome.test_output))
-
-
-def needs_more_runs(runs: Sequence[RunVerdict], wanted: int) -> bool:
-    """Whether a candidate with these runs so far is run again to have `wanted` runs (one
-    stopped before its tests ran is not: its verdict cannot change)."""
-    return len(runs) < wanted and not (runs and runs[0].status in NOT_RUN)
+    return store.flaky_instances(instance_ids)

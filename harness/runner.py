@@ -14,8 +14,8 @@ attempt is ever stored twice, whichever executor made it and however often a wor
 
 Flaky tasks (`reruns` > 1): on a task whose latest validation found flaky tests, the runner
 asks for `reruns` runs of each candidate's tests and commits them all with the majority verdict
-(harness/flaky.py). A verdict stored with fewer runs (by a run with a smaller `reruns`, or
-without) gets the runs missing; one with more keeps the majority of all it has.
+(harness/evaluation/reruns.py). A verdict stored with fewer runs (by a run with a smaller
+`reruns`, or without) gets the runs missing; one with more keeps the majority of all it has.
 
 Messages go to stderr (the progress bar's stream), so `--json` leaves stdout to the report.
 """
@@ -29,10 +29,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from tqdm import tqdm
-
 from harness.agents.base import Agent, AttemptError
-from harness.evaluation.oversize import stored_patch
+from harness.evaluation.reruns import RunVerdict, needs_more_runs
 from harness.executors.base import (
     AttemptMade,
     AttemptSpec,
@@ -48,19 +46,12 @@ from harness.executors.base import (
     UnitStarted,
 )
 from harness.executors.local import LocalExecutor
-from harness.executors.unit import INFRA_TRIES
-from harness.flaky import RunVerdict, flaky_instances, needs_more_runs
+from harness.executors.pool import INFRA_TRIES
 from harness.models import backoff
-from harness.patches import patch_hash
+from harness.progress import ProgressLine
 from harness.provenance import code_revision, package_versions
 from harness.sandboxes.factory import HostRequirementError, SandboxFactory
-from harness.store import (
-    AttemptRecord,
-    EvaluationRecord,
-    RunRecord,
-    Store,
-    TestResultRecord,
-)
+from harness.store import RunRecord, Store
 from harness.store.run_records import LinkedAttempt
 from harness.store.schema import REDO_KINDS
 from harness.tasks import Task
@@ -141,33 +132,18 @@ class TaskWork:
     short: dict[str, tuple[RunVerdict, ...]] = field(default_factory=dict)
 
 
-class Progress:
-    """Thread-safe tqdm bar: attempts done, tasks solved, dollars spent."""
+class Progress(ProgressLine):
+    """The run's progress line: attempts done, tasks solved, dollars spent."""
 
     def __init__(self, total: int, done: int, solved: set[int], dollars: float, price: float):
-        # Redraws at most twice a second: a log file of the run stays readable.
-        self.bar = tqdm(
-            total=total, initial=done, unit="attempt", dynamic_ncols=True, mininterval=0.5
-        )
         self.solved = set(solved)
         self.tasks_total = 0
         self.dollars = dollars
         self.price = price
-        self.waiting = 0  # workers waiting for a host sandbox slot
-        self.lock = threading.Lock()
-        self._refresh()
+        super().__init__(total, "attempt", initial=done, status=self._status)
 
-    def _refresh(self) -> None:
-        waiting = f", {self.waiting} waiting for a sandbox slot" if self.waiting else ""
-        self.bar.set_postfix_str(
-            f"solved {len(self.solved)} tasks, ${self.dollars:.4f}{waiting}", refresh=False
-        )
-
-    def set_waiting(self, waiting: int) -> None:
-        with self.lock:
-            self.waiting = waiting
-            self._refresh()
-            self.bar.refresh()
+    def _status(self) -> str:
+        return f"solved {len(self.solved)} tasks, ${self.dollars:.4f}"
 
     def attempt_done(self, task_id: int, resolved: bool, dollars: float) -> None:
         with self.lock:
@@ -175,22 +151,7 @@ class Progress:
                 self.solved.add(task_id)
             self.dollars += dollars
             self.bar.update(1)
-            self._refresh()
-
-    def write(self, message: str) -> None:
-        with self.lock:
-            tqdm.write(message, file=sys.stderr)
-
-    def notice(self, message: str) -> None:
-        """A state of the whole run (e.g. the model's rate limit), shown on the bar itself."""
-        with self.lock:
-            self.bar.set_postfix_str(
-                f"solved {len(self.solved)} tasks, ${self.dollars:.4f}; {message}", refresh=True
-            )
-            tqdm.write(message, file=sys.stderr)
-
-    def close(self) -> None:
-        self.bar.close()
+            self.refresh()
 
 
 class Runner:
@@ -254,7 +215,7 @@ class Runner:
                                   tasks, plan.reruns)
         self._instance_ids = {task_id: instance for instance, task_id in ids.items()}
         if plan.reruns > 1:
-            self._flaky = set(flaky_instances(self.store, [task.instance_id for task in tasks]))
+            self._flaky = set(self.store.flaky_instances([task.instance_id for task in tasks]))
             self.log(self._reruns_line())
         return ids
 
@@ -503,95 +464,21 @@ class Runner:
                 self.progress.attempt_done(attempt.task_id, attempt.resolved, attempt.dollars)
 
     def _commit_attempt(self, made: AttemptMade) -> None:
-        candidate = made.candidate
-        usage = candidate.usage
-        digest = patch_hash(candidate.patch)
-        record = AttemptRecord(
-            run_id=self.plan.run_id,
-            task_id=made.task_id,
-            index=made.index,
-            seed=made.seed,
-            agent_hash=self.agent.definition_hash,
-            patch=stored_patch(candidate.patch),
-            patch_hash=digest,
-            input_tokens=usage.input_tokens,
-            output_tokens=usage.output_tokens,
-            cache_read_tokens=usage.cache_read_tokens,
-            cache_write_tokens=usage.cache_write_tokens,
-            model_dollars=usage.model_dollars,
-            compute_seconds=made.compute_seconds,
-            seconds=made.seconds,
-            error_kind=candidate.error.value if candidate.error else None,
-            error_message=candidate.error_message,
-            details=candidate.details,
-            trajectory=candidate.trajectory,
-        )
         key = (made.task_id, made.index)
-        samples = [(ref.call_id, ref.position) for ref in candidate.samples]
-        if not self.store.add_attempt(record, self._redo.get(key), samples):
+        recorded = self.store.record_attempt(made, self.plan.run_id, self.agent.definition_hash,
+                                             self._price_per_second, self._redo.get(key))
+        if not recorded.stored:
             return  # made before (a retried worker, another process): the first copy stays
         self._redo.pop(key, None)
-        if candidate.error is AttemptError.BUDGET_CUT:
-            return  # kept, not counted: made again when the budget allows
+        candidate = made.candidate
         if candidate.error is AttemptError.INFRA:
             instance = self._instance_ids.get(made.task_id, str(made.task_id))
             self._write(
                 f"{instance} attempt {made.index}: infrastructure error, left for the next "
                 f"invocation: {candidate.error_message[:300]}"
             )
-            return
-        evaluation_id = self.store.evaluation_id(made.task_id, digest)
-        if evaluation_id is not None:
-            self._ticked(self.store.link_verdict(
-                self.plan.run_id, made.task_id, digest, evaluation_id, self._price_per_second
-            ))
+        self._ticked(recorded.linked)
 
     def _commit_evaluation(self, graded: Evaluated) -> None:
-        outcome = graded.outcome
-        record = EvaluationRecord(
-            task_id=graded.task_id,
-            patch_hash=graded.patch_hash,
-            status=outcome.status,
-            apply_method=outcome.apply_method,
-            patch=stored_patch(graded.patch),
-            eval_script=outcome.eval_script,
-            test_output=outcome.test_output,
-            log=outcome.log,
-            seconds=outcome.seconds,
-            compute_seconds=outcome.compute_seconds,
-            cpu_seconds=outcome.cpu_seconds,
-            decided_by_stage=outcome.decided_by_stage,
-            harness_revision=code_revision(),
-            suspicious=outcome.suspicious,
-            suspicion=outcome.suspicion,
-            fault=outcome.fault,
-        )
-        if graded.image is not None:
-            record.image_source = graded.image.source
-            record.image_name = graded.image.name
-            record.image_digest = graded.image.digest
-        if outcome.grade is not None:
-            record.tests = [
-                TestResultRecord(
-                    name=verdict.name,
-                    kind=verdict.kind,
-                    status=verdict.status.value if verdict.status else None,
-                    passed=verdict.passed,
-                )
-                for verdict in outcome.grade.verdicts
-            ]
-        # A verdict already stored (graded meanwhile elsewhere) is the same by definition; the
-        # compute of a duplicate evaluation is then charged to nobody.
-        new = self.store.add_evaluation(record)
-        evaluation_id = self.store.evaluation_id(graded.task_id, graded.patch_hash)
-        assert evaluation_id is not None
-        charge = (graded.charged_index, outcome.compute_seconds) if new else None
-        if graded.runs:
-            # Every run is stored, so every run's compute is charged, even on a verdict
-            # stored before (its runs missing were made for this run).
-            self.store.add_runs(evaluation_id, graded.runs, graded.outcome_run, record, new)
-            charge = (graded.charged_index, sum(run.compute_seconds for run in graded.runs))
-        self._ticked(self.store.link_verdict(
-            self.plan.run_id, graded.task_id, graded.patch_hash, evaluation_id,
-            self._price_per_second, charge,
-        ))
+        self._ticked(self.store.record_evaluation(graded, self.plan.run_id, code_revision(),
+                                                  self._price_per_second))

@@ -16,11 +16,11 @@ from sqlalchemy import select
 from harness.agents.llm_config import load_definition
 from harness.demo import load_demo_tasks
 from harness.evaluation.evaluator import TestSetup
+from harness.images.build import prepare_instance_image
+from harness.images.specs import spec_for
 from harness.repos import RepoSource
 from harness.runner import Runner, RunPlan, SandboxFactory
 from harness.sandboxes.docker_sandbox import DockerSandbox, SandboxLimits
-from harness.sandboxes.images import prepare_instance_image
-from harness.sandboxes.specs import spec_for
 from harness.store import AttemptRecord, Store, TaskRecord
 
 MODEL = "openai/fake-model"

@@ -1,5 +1,6 @@
-"""A test-only SandboxFactory on the local (bubblewrap) sandbox, so that the runner's logic
-(resume, retries, deduplication, budgets) is tested where no Docker daemon runs; plus scripted
+"""The local (bubblewrap) backend for tests, so that the runner's logic
+(resume, retries, deduplication, budgets) is tested where no Docker daemon runs, with starts
+that can be told to fail; plus scripted
 agents and a command-line entry that runs the demo suite on it (for tests with two drivers).
 
 The images are checkouts of each task's repository at its base commit; the demo tasks' tests
@@ -14,39 +15,24 @@ from collections.abc import Callable
 from pathlib import Path
 
 from harness.agents.base import AttemptContext, Candidate, Usage
-from harness.evaluation.evaluator import TestSetup
+from harness.backends.local_backend import LocalSandboxes as PackageLocalSandboxes
 from harness.models.budget import Budget
-from harness.repos import RepoSource
-from harness.runner import Runner, RunPlan, SandboxFactory
+from harness.runner import Runner, RunPlan
 from harness.sandboxes.base import Sandbox, SandboxError
-from harness.sandboxes.local_sandbox import LocalLimits, LocalSandbox
-from harness.sandboxes.specs import spec_for
+from harness.sandboxes.local_sandbox import LocalLimits
 from harness.store import Store
-from harness.tasks import Task
 
 LIMITS = LocalLimits(memory_bytes=1 * 2**30)
 
 
-class LocalSandboxes:
-    """Sandboxes that can be told to fail: `fail_starts` of the next starts raise SandboxError,
-    as a dying daemon would."""
+class LocalSandboxes(PackageLocalSandboxes):
+    """The package's local backend, with sandboxes that can be told to fail: `fail_starts` of
+    the next starts raise SandboxError, as a dying daemon would."""
 
     def __init__(self, cache: Path, fail_starts: int = 0) -> None:
-        self.cache = cache
-        self.repos = RepoSource(cache_dir=cache / "repos")
+        super().__init__(cache, LIMITS)
         self.fail_starts = fail_starts
-        self.starts = 0  # sandboxes started (failed starts not counted)
-        self.failed_starts = 0
-        self._lock = threading.Lock()
-
-    def prepare_image(self, task: Task) -> str:
-        image = self.cache / "images" / f"{task.instance_id}-{task.base_commit[:12]}"
-        with self._lock:
-            if not image.exists():
-                partial = image.with_name(image.name + ".partial")
-                self.repos.checkout_testbed(task.repo, task.base_commit, partial)
-                partial.rename(image)
-        return str(image)
+        self.failed_starts = 0  # failed starts are not counted in `starts`
 
     def start(self, image: str) -> Sandbox:
         with self._lock:
@@ -54,15 +40,7 @@ class LocalSandboxes:
                 self.fail_starts -= 1
                 self.failed_starts += 1
                 raise SandboxError("injected: the sandbox could not start")
-            self.starts += 1
-        return LocalSandbox.start(image, LIMITS)
-
-    def test_setup(self, task: Task) -> TestSetup:
-        spec = spec_for(task.repo, task.version)
-        return TestSetup(spec.test_cmd, spec.log_parser, float(spec.test_timeout))
-
-    def factory(self) -> SandboxFactory:
-        return SandboxFactory(self.prepare_image, self.start, self.test_setup)
+        return super().start(image)
 
 
 class ScriptedAgent:

@@ -15,7 +15,7 @@ import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from harness.sandboxes.specs import EnvironmentSpec, SpecError, matching_spec, spec_for
+from harness.images.specs import EnvironmentSpec, SpecError, matching_spec, spec_for
 
 # The shared data folder above this checkout (main or a worktree).
 SHARED = next(

@@ -98,7 +98,7 @@ def test_every_specified_runner_can_be_given_test_names():
     """A spec whose parser fail fast does not know would silently run every candidate's full
     test command: each repository's runner must be one stage 1 can name tests to."""
     from harness.evaluation.fail_fast import PYTEST_RUNNERS
-    from harness.sandboxes.specs import load_specs
+    from harness.images.specs import load_specs
 
     unknown = {spec.name: spec.log_parser for spec in load_specs()
                if spec.log_parser not in PYTEST_RUNNERS | {"sympy", "django"}}

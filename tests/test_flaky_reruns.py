@@ -21,8 +21,8 @@ from sqlalchemy import select
 
 from harness.agents.base import Candidate
 from harness.demo import load_demo_tasks
+from harness.evaluation.reruns import Rerun, RunVerdict, output_digest
 from harness.evaluation.status import EvalStatus
-from harness.flaky import Rerun, RunVerdict, output_digest
 from harness.store import EvaluationRecord, RunRecord, Store, TaskRecord, ValidationRecord, schema
 from harness.store.schema import EvaluationRerunRecord
 
@@ -56,7 +56,8 @@ def _evaluation(store: Store, status: EvalStatus, output: str = "first") -> int:
         record.tests = [
             schema.TestResultRecord(name="f2p", kind="FAIL_TO_PASS", status="PASSED", passed=True),
             schema.TestResultRecord(name="p2p", kind="PASS_TO_PASS",
-                             status=None if status is U else "PASSED", passed=status is R),
+                             status=None if status is U else "PASSED", passed=status is R,
+                             counts_against=status is U),
             schema.TestResultRecord(name="skipped", kind="PASS_TO_PASS", status="SKIPPED",
                              passed=False),
         ]
@@ -200,11 +201,11 @@ def coin_tasks():
 
 @pytest.fixture(scope="module")
 def coin_factory(docker_client, coin_tasks, tmp_path_factory):
+    from harness.backends.docker_backend import test_setup_for
+    from harness.images.build import prepare_instance_image
     from harness.repos import RepoSource
     from harness.runner import SandboxFactory
     from harness.sandboxes.docker_sandbox import DockerSandbox, SandboxLimits
-    from harness.sandboxes.factory import test_setup_for
-    from harness.sandboxes.images import prepare_instance_image
 
     repos = RepoSource(repos_dir=None, cache_dir=tmp_path_factory.mktemp("repo-cache"))
     images = {task.instance_id: prepare_instance_image(docker_client, task, repos)
@@ -413,8 +414,7 @@ def test_validate_gives_a_flaky_task_more_repeats_and_a_majority_beyond_chance(
 ):
     """`validate --repeats 2 --flaky-repeats 9`: the task whose coin changed gets 9 repeats,
     and its gold resolving in 8 of them is valid by majority; the steady task stops at 2."""
-    from harness.validation import stored_validations
-    from harness.validation_pool import ValidationPool, ValidationSandboxes
+    from harness.validation import ValidationPool, ValidationSandboxes, stored_validations
 
     factory, coins = coin_factory
     flaky, steady = coin_tasks

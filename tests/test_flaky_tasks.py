@@ -18,8 +18,8 @@ import pytest
 
 from harness.demo import load_demo_tasks
 from harness.evaluation.evaluator import TestSetup
+from harness.evaluation.reruns import RunVerdict, majority_index
 from harness.evaluation.status import EvalStatus
-from harness.flaky import RunVerdict, flaky_instances, majority_index
 from harness.store import Store, ValidationRecord
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -53,8 +53,8 @@ def test_flaky_instances_come_from_each_latest_validation(tmp_path):
         _validation(store, "b", [])
         _validation(store, "c", ["t2"], task_hash="old")
         _validation(store, "c", [], task_hash="new")  # validated again: no longer flaky
-        assert flaky_instances(store) == {"a": ["t1"]}
-        assert flaky_instances(store, ["b", "c"]) == {}
+        assert store.flaky_instances() == {"a": ["t1"]}
+        assert store.flaky_instances(["b", "c"]) == {}
     finally:
         store.close()
 
@@ -94,10 +94,10 @@ def test_network_tests_are_left_out_of_grading_and_said_so(tmp_path, docker_clie
     """A PASS_TO_PASS test that cannot run (here: deselected, as one needing the internet
     fails) keeps gold unresolved, unless the spec marks it as a network test."""
     from harness.evaluation.evaluator import evaluate
+    from harness.images.build import prepare_instance_image
+    from harness.images.specs import spec_for
     from harness.repos import RepoSource
     from harness.sandboxes.docker_sandbox import DockerSandbox, SandboxLimits
-    from harness.sandboxes.images import prepare_instance_image
-    from harness.sandboxes.specs import spec_for
 
     task = load_demo_tasks()[0]
     missing = task.PASS_TO_PASS[0]
@@ -129,10 +129,10 @@ def test_a_fail_to_pass_network_test_is_left_out_unless_it_is_the_only_kind(
     when every one of them is marked, all are graded: such a task cannot validate here."""
     from harness.evaluation.evaluator import evaluate
     from harness.evaluation.fail_fast import evaluate_fail_fast
+    from harness.images.build import prepare_instance_image
+    from harness.images.specs import spec_for
     from harness.repos import RepoSource
     from harness.sandboxes.docker_sandbox import DockerSandbox, SandboxLimits
-    from harness.sandboxes.images import prepare_instance_image
-    from harness.sandboxes.specs import spec_for
 
     task = next(t for t in load_demo_tasks() if t.instance_id == "demo__textkit-4")
     unreachable, deciding = task.FAIL_TO_PASS

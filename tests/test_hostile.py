@@ -22,10 +22,10 @@ import pytest
 from harness.demo import load_demo_tasks
 from harness.evaluation.evaluator import TestSetup, evaluate
 from harness.evaluation.status import EvalStatus
+from harness.images.build import prepare_instance_image
+from harness.images.specs import spec_for
 from harness.repos import RepoSource
 from harness.sandboxes.docker_sandbox import DockerSandbox, SandboxLimits
-from harness.sandboxes.images import prepare_instance_image
-from harness.sandboxes.specs import spec_for
 
 pytestmark = pytest.mark.docker
 

@@ -11,11 +11,11 @@ from pathlib import Path
 import docker.errors
 import pytest
 
+from harness.images.build import prepare_instance_image
+from harness.images.debootstrap import BaseImageSpec, ensure_base_image
+from harness.images.specs import SpecError
 from harness.repos import RepoSource
-from harness.sandboxes.debootstrap import BaseImageSpec, ensure_base_image
-from harness.sandboxes.images import prepare_instance_image
 from harness.sandboxes.prune import prune
-from harness.sandboxes.specs import SpecError
 from harness.tasks import Task
 
 pytestmark = pytest.mark.docker
@@ -198,7 +198,7 @@ def test_prune_removes_labelled_containers_and_images(docker_client) -> None:
 
 
 def test_missing_debootstrap_says_how_to_install(monkeypatch, tmp_path) -> None:
-    import harness.sandboxes.debootstrap as debootstrap
+    import harness.images.debootstrap as debootstrap
 
     monkeypatch.setattr(debootstrap.shutil, "which", lambda *args, **kwargs: None)
     with pytest.raises(debootstrap.ImageBuildError, match="apt-get install debootstrap"):
@@ -214,7 +214,7 @@ def test_base_spec_hash_and_suites() -> None:
 
 
 def test_environment_specs(tmp_path) -> None:
-    from harness.sandboxes.specs import DEFAULT_SPEC_DIR, spec_for
+    from harness.images.specs import DEFAULT_SPEC_DIR, spec_for
 
     demo = spec_for("demo/calc", "0.1")
     assert (demo.name, demo.suite, demo.pip, demo.install) == ("demo", "bullseye", (), ())

@@ -21,7 +21,7 @@ import pytest
 
 from harness.evaluation.log_parsers import parser_for
 from harness.evaluation.status import TestStatus
-from harness.sandboxes.specs import matching_spec
+from harness.images.specs import matching_spec
 
 DATA = Path(__file__).parent / "data" / "parsers"
 MANIFEST = json.loads((DATA / "manifest.json").read_text())

@@ -9,7 +9,7 @@ import json
 import pytest
 from data_paths import LITE, MIRRORS, ROOT
 
-from harness.sandboxes.specs import EnvironmentSpec, SpecError, spec_for
+from harness.images.specs import EnvironmentSpec, SpecError, spec_for
 
 REQUESTS_INSTANCE = "psf__requests-2317"  # version 2.4: HTTPBIN_URL defaults to httpbin.org
 
@@ -122,7 +122,7 @@ def _lite_task(instance_id: str):
 @pytest.mark.skipif(not (MIRRORS / "psf" / "requests").exists(),
                     reason=f"no local mirror of psf/requests under {MIRRORS}")
 def test_requests_sandbox_serves_httpbin_org_on_loopback_and_reaches_nothing_else(docker_client):
-    from harness.sandboxes.factory import DockerOptions, docker_sandboxes
+    from harness.backends.docker_backend import DockerOptions, docker_sandboxes
 
     task = _lite_task(REQUESTS_INSTANCE)
     factory = docker_sandboxes(DockerOptions(repos_dir=MIRRORS,
@@ -149,9 +149,9 @@ def test_requests_sandbox_serves_httpbin_org_on_loopback_and_reaches_nothing_els
 @pytest.mark.docker
 def test_a_sandbox_without_loopback_hosts_resolves_none(docker_client, tmp_path):
     from harness.demo import load_demo_tasks
+    from harness.images.build import prepare_instance_image
     from harness.repos import RepoSource
     from harness.sandboxes.docker_sandbox import DockerSandbox
-    from harness.sandboxes.images import prepare_instance_image
 
     task = load_demo_tasks()[0]
     repos = RepoSource(repos_dir=None, cache_dir=tmp_path / "cache")
@@ -177,7 +177,7 @@ def test_a_requests_instance_that_calls_httpbin_org_validates(docker_client):
     """psf__requests-2317: its suite calls httpbin.org throughout, over https too (its
     FAIL_TO_PASS test_requests_history_is_saved gets https://httpbin.org/redirect/5); gold
     resolves, and the empty patch fails only the test that the fix is about."""
-    from harness.sandboxes.factory import DockerOptions, docker_sandboxes
+    from harness.backends.docker_backend import DockerOptions, docker_sandboxes
     from harness.validation import validate_task
 
     task = _lite_task(REQUESTS_INSTANCE)
@@ -193,7 +193,7 @@ def test_a_requests_instance_that_calls_httpbin_org_validates(docker_client):
 def test_a_spec_asks_its_sandboxes_for_the_cpus_the_official_harness_gives():
     """pylint 2.14+ runs jobs in parallel and gets two CPUs officially: its sandboxes get them
     whatever --cpus says; other tasks get --cpus."""
-    from harness.sandboxes.factory import SandboxNeeds, own_sandbox_needs
+    from harness.backends.docker_backend import SandboxNeeds, own_sandbox_needs
     from harness.tasks import Task, task_from_row
 
     def task(repo: str, version: str) -> Task:

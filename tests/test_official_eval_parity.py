@@ -184,8 +184,8 @@ def _our_parts(script: str) -> EvalParts:
 def _our_script(row: dict) -> str:
     from harness.evaluation.eval_script import build_eval_script
     from harness.evaluation.evaluator import junit_report_path, script_inputs
-    from harness.sandboxes.factory import own_test_setup
-    from harness.sandboxes.official_layout import official_test_setup
+    from harness.backends.docker_backend import own_test_setup
+    from harness.images.official_layout import official_test_setup
     from harness.tasks import task_from_row
 
     # The eval script does not use the test lists; a few Verified rows lack them.

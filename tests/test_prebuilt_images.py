@@ -19,9 +19,8 @@ import pytest
 
 from harness.demo import load_demo_tasks
 from harness.evaluation.evaluator import TestSetup
-from harness.repos import RepoSource
-from harness.sandboxes.docker_sandbox import DockerSandbox
-from harness.sandboxes.image_names import (
+from harness.images.build import prepare_instance_image
+from harness.images.image_names import (
     ImageOptions,
     ImageOptionsError,
     official_id,
@@ -29,10 +28,11 @@ from harness.sandboxes.image_names import (
     registry_of,
     split_reference,
 )
-from harness.sandboxes.images import prepare_instance_image
-from harness.sandboxes.prebuilt import ImageResolver, PrebuiltImageError
+from harness.images.prebuilt import ImageResolver, PrebuiltImageError
+from harness.images.registry import Puller, RetryPolicy
+from harness.repos import RepoSource
+from harness.sandboxes.docker_sandbox import DockerSandbox
 from harness.sandboxes.prune import prune
-from harness.sandboxes.registry import Puller, RetryPolicy
 from tests.registry_helpers import LocalRegistry, free_port, make_official_standin
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -98,7 +98,7 @@ ERROR: test_lost (a.tests.T)
 def test_official_setup_activates_conda_and_uses_the_official_directives():
     from harness.evaluation.log_parsers import parser_for
     from harness.evaluation.status import TestStatus
-    from harness.sandboxes.official_layout import official_directives, official_test_setup
+    from harness.images.official_layout import official_directives, official_test_setup
 
     assert official_directives("django/django", [
         "tests/auth_tests/test_validators.py", "tests/auth_tests/fixtures/x.json",
@@ -173,7 +173,7 @@ def published(docker_client, registry, our_image):
     options = ImageOptions(registry=registry.address)
     reference = prebuilt_name(TASK.instance_id, options)
     local = make_official_standin(docker_client, our_image, "harness-test-standin:official")
-    from harness.sandboxes.registry import push_image
+    from harness.images.registry import push_image
 
     digest = push_image(docker_client, local, reference)
     _remove(docker_client, reference, local)
@@ -454,9 +454,9 @@ def test_the_bash_agent_works_in_the_prebuilt_image_with_the_env_active(
     from llm_helpers import MODEL, attempts, definition_file, price_file, run
 
     from harness.agents.llm_factory import build_llm_agent
+    from harness.images.specs import spec_for
     from harness.models.llm import RetryPolicy as ModelRetryPolicy
     from harness.runner import SandboxFactory
-    from harness.sandboxes.specs import spec_for
     from harness.store import Store
 
     answers = [

@@ -88,8 +88,8 @@ def test_prune_orphans_removes_dead_owners_sandboxes_and_keeps_live_ones(
     docker_client, dead_owner, live_thread, tmp_path
 ):
     from harness.demo import load_demo_tasks
+    from harness.images.build import prepare_instance_image
     from harness.repos import RepoSource
-    from harness.sandboxes.images import prepare_instance_image
     from harness.sandboxes.prune import prune
 
     task = load_demo_tasks()[0]
@@ -128,4 +128,49 @@ def test_prune_orphans_removes_dead_owners_sandboxes_and_keeps_live_ones(
             try:
                 container.remove(force=True)
             except Exception:  # removed by the prune under test
+                pass
+
+
+@pytest.mark.docker
+def test_the_next_run_reaps_dead_runs_sandboxes_and_says_so(docker_client, dead_owner, tmp_path):
+    """A sandbox of a killed run (a real container labelled with a dead owner) is removed by the
+    next `run` on the host, which says how many it removed; a live owner's sandbox stays."""
+    from harness.demo import load_demo_tasks
+    from harness.images.build import prepare_instance_image
+    from harness.repos import RepoSource
+
+    task = load_demo_tasks()[0]
+    image = prepare_instance_image(docker_client, task, RepoSource(None, tmp_path / "repos"))
+    token = secrets.token_hex(6)
+    live_run = subprocess.Popen(["sleep", "300"])
+    made = []
+    try:
+        for name, labels in (("dead", dead_owner), ("live", labels_of(live_run.pid))):
+            made.append(docker_client.containers.run(
+                image, ["sleep", "600"], detach=True, network_mode="none",
+                name=f"{token}-{name}", labels={**labels, "harness": "1"},
+            ))
+        done = subprocess.run(
+            [sys.executable, "-m", "harness", "run", "--k", "1", "--instances", task.instance_id,
+             "--db", str(tmp_path / "h.db"), "--cache-dir", str(tmp_path / "cache"),
+             "--max-sandboxes", "1", "--images", "build",
+             # Not kept waiting by other harness processes on a shared host.
+             "--host-max-sandboxes", "16"],
+            capture_output=True, text=True, timeout=600,
+        )
+        assert done.returncode == 0, done.stderr[-3000:]
+        said = [line for line in done.stderr.splitlines() if "left by runs that died" in line]
+        assert len(said) == 1, done.stderr[-3000:]
+        count = int(said[0].split()[1])  # "removed N sandbox(es) ..."; other dead runs' too
+        assert count >= 1
+        names = {c.name for c in docker_client.containers.list(all=True)}
+        assert f"{token}-dead" not in names
+        assert f"{token}-live" in names
+    finally:
+        live_run.kill()
+        live_run.wait()
+        for container in made:
+            try:
+                container.remove(force=True)
+            except Exception:  # removed by the run under test
                 pass

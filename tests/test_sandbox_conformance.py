@@ -18,10 +18,10 @@ import docker.errors
 import pytest
 from needs import bubblewrap_present
 
+from harness.images.build import prepare_instance_image
 from harness.repos import RepoSource
 from harness.sandboxes.base import Sandbox, SandboxError, SandboxTimeout
 from harness.sandboxes.docker_sandbox import DockerSandbox, SandboxLimits
-from harness.sandboxes.images import prepare_instance_image
 from harness.sandboxes.local_sandbox import LocalLimits, LocalSandbox
 from harness.tasks import Task
 
@@ -342,7 +342,7 @@ def test_docker_dead_container_is_a_sandbox_error(docker_client, instance_image)
 
 @pytest.mark.docker
 def test_docker_image_without_testbed_is_refused(docker_client) -> None:
-    from harness.sandboxes.debootstrap import ensure_base_image
+    from harness.images.debootstrap import ensure_base_image
 
     def sandboxes() -> set[str]:
         listed = docker_client.containers.list(all=True, filters={"label": "harness.tier=sandbox"})

@@ -81,6 +81,44 @@ def test_a_store_from_before_migrations_is_upgraded_keeping_its_rows(db_url):
     assert version == head_revision()
 
 
+def test_stored_test_results_get_what_grading_decided_of_them(db_url):
+    """Revision 0008 stores `counts_against`; rows from before get it by grading's rule."""
+    engine = make_engine(database_url(db_url))
+    upgrade_through_revisions(engine, "0006")
+    rows = [  # (name, kind, status): absent, failed, skipped and passed, of each kind
+        ("f_absent", "FAIL_TO_PASS", None), ("f_skipped", "FAIL_TO_PASS", "SKIPPED"),
+        ("f_passed", "FAIL_TO_PASS", "PASSED"), ("p_absent", "PASS_TO_PASS", None),
+        ("p_error", "PASS_TO_PASS", "ERROR"), ("p_skipped", "PASS_TO_PASS", "SKIPPED"),
+        ("other", "OTHER", "FAILED"),
+    ]
+    with engine.begin() as connection:
+        connection.execute(text(
+            "insert into tasks (id, instance_id, content_hash, repo, row) "
+            "values (1, 't', 'h', 'r', '{}')"
+        ))
+        connection.execute(text(
+            "insert into evaluations (id, task_id, patch_hash, status, apply_method, patch, "
+            "eval_script, test_output, log, seconds, compute_seconds, harness_revision, "
+            "image_source, image_name, image_digest, suspicious, suspicion, fault, created_at) "
+            "values (1, 1, 'p', 'UNRESOLVED', '', '', '', '', '', 0, 0, '', '', '', '', "
+            ":no, '', '', :now)"
+        ), {"no": False, "now": "2026-12-07 00:00:00"})
+        for name, kind, status in rows:
+            connection.execute(text(
+                "insert into test_results (evaluation_id, name, kind, status, passed) "
+                "values (1, :name, :kind, :status, :passed)"
+            ), {"name": name, "kind": kind, "status": status, "passed": status == "PASSED"})
+    upgrade_through_revisions(engine)
+    with engine.connect() as connection:
+        against = dict(connection.execute(
+            text("select name, counts_against from test_results")
+        ).all())
+    engine.dispose()
+    assert {name for name, value in against.items() if value} == {
+        "f_absent", "f_skipped", "p_absent", "p_error"
+    }
+
+
 OPEN = """
 import sys
 from harness.store import Store

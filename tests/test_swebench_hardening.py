@@ -72,10 +72,10 @@ def lite_task(instance_id: str):
 
 @pytest.fixture(scope="module")
 def real(docker_client, tmp_path_factory):
+    from harness.images.build import prepare_instance_image
+    from harness.images.specs import spec_for
     from harness.repos import RepoSource
     from harness.sandboxes.docker_sandbox import DockerSandbox, SandboxLimits
-    from harness.sandboxes.images import prepare_instance_image
-    from harness.sandboxes.specs import spec_for
 
     task = lite_task(INSTANCE)
     repos = RepoSource(repos_dir=MIRRORS, cache_dir=ROOT / "results" / "cache")

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from data_paths import LITE, MIRRORS
 
-from harness.sandboxes.specs import load_specs, spec_for
-from harness.sandboxes.wheelhouse import missing_requirements
+from harness.images.specs import load_specs, spec_for
+from harness.images.wheelhouse import missing_requirements
 from harness.store import EvalStatus, Store
 from harness.tasks import Task, task_from_row
 from harness.validation import (
@@ -173,9 +173,9 @@ def test_wheelhouse_closure_evaluates_markers_for_the_target_python(tmp_path):
 def test_a_real_instance_validates(docker_client, tmp_path):
     """pytest-dev__pytest-11143: environment builds offline, gold resolves, empty does not."""
     from harness.evaluation.evaluator import TestSetup
+    from harness.images.build import prepare_instance_image
     from harness.repos import RepoSource
     from harness.sandboxes.docker_sandbox import DockerSandbox, SandboxLimits
-    from harness.sandboxes.images import prepare_instance_image
     from harness.validation import validate_task
 
     row = next(json.loads(line) for line in LITE.read_text().splitlines()
@@ -198,7 +198,7 @@ def test_a_real_instance_validates(docker_client, tmp_path):
 
 
 def test_wheelhouse_pip_runs_in_a_host_python_of_the_target_version():
-    from harness.sandboxes.wheelhouse import host_python
+    from harness.images.wheelhouse import host_python
 
     for version in ("3.9", "3.11", "3.13"):
         python = host_python(version)

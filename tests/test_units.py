@@ -85,3 +85,64 @@ def test_an_unreachable_ray_cluster_is_one_clear_line_and_exit_code_2(tmp_path):
     assert done.returncode == 2
     assert "no Ray cluster answers at 127.0.0.2:1" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+# --- whose budget a cut attempt names ------------------------------------------------------
+
+
+def _cut_events(**cut) -> list:
+    """The events of a unit of three attempts whose first is cut by a budget (a Candidate
+    made with `cut`) and whose others make the empty patch (graded without a sandbox)."""
+    from harness.agents.base import AttemptError, Candidate
+    from harness.evaluation.evaluator import TestSetup
+    from harness.executors.base import SandboxFactory
+    from harness.executors.unit import UnitWorker
+
+    class CutFirst:
+        name = "cut-first"
+        definition_hash = "0" * 16
+        uses_sandbox = False
+        changes_sandbox = False
+
+        def max_attempts(self, task):
+            return None
+
+        def attempt(self, context, sandbox):
+            if context.index == 0:
+                return Candidate(patch="", error=AttemptError.BUDGET_CUT,
+                                 error_message="budget spent", **cut)
+            return Candidate(patch="")
+
+    def no_sandbox(image):
+        raise AssertionError("no attempt here needs a sandbox")
+
+    factory = SandboxFactory(lambda task: "image", no_sandbox,
+                             lambda task: TestSetup("true", "pytest", 60.0))
+    events: list = []
+    work = Unit(task=TASK, task_id=1, attempts=tuple(AttemptSpec(i, i) for i in range(3)),
+                pending=(), evaluated=frozenset())
+    UnitWorker(CutFirst(), factory, work, events.append, lambda: False).run()
+    return events
+
+
+def test_a_budget_cut_that_names_no_scope_stops_only_its_attempt():
+    from harness.executors.base import AttemptMade, BudgetStopped, StopRun
+
+    for cut in ({}, {"details": {"budget_scope": "run"}}):  # details are a record, not a say
+        events = _cut_events(**cut)
+        assert not any(isinstance(event, StopRun) for event in events), cut
+        stopped = [event for event in events if isinstance(event, BudgetStopped)]
+        assert [event.scope for event in stopped] == ["attempt"]
+        assert sorted(e.index for e in events if isinstance(e, AttemptMade)) == [0, 1, 2]
+
+
+def test_a_budget_cut_stops_the_run_or_the_task_only_when_it_says_so():
+    from harness.executors.base import AttemptMade, BudgetStopped, StopRun
+
+    run = _cut_events(budget_scope="run")
+    assert [event.status for event in run if isinstance(event, StopRun)] == ["budget_exhausted"]
+    task = _cut_events(budget_scope="instance")
+    assert [event.scope for event in task if isinstance(event, BudgetStopped)] == ["instance"]
+    assert not any(isinstance(event, StopRun) for event in task)
+    # One attempt in flight: those after the cut one are not made once the task's budget is.
+    assert [event.index for event in task if isinstance(event, AttemptMade)] == [0]

@@ -25,18 +25,38 @@ def wheel_python(tmp_path_factory) -> Path:
     )
     assert built.returncode == 0, built.stderr
     wheel = next(out.glob("harness-*.whl"))
-    # Dependencies come from this interpreter's site-packages: the test is about the package's
-    # own files, and the machine may be offline.
+    # Dependencies come from this interpreter's site-packages (a virtual environment's too, which
+    # `system_site_packages` would miss): the test is about the package's own files, and the
+    # machine may be offline. A .pth line adds a folder without running the .pth files in it, so
+    # an editable install of the checkout there does not shadow the wheel.
     environment = out / "venv"
-    venv.EnvBuilder(system_site_packages=True, with_pip=False).create(environment)
+    venv.EnvBuilder(system_site_packages=False, with_pip=False).create(environment)
     python = environment / "bin" / "python"
     installed = subprocess.run(
         [sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps", "-q",
-         str(wheel)],
-        capture_output=True, text=True, timeout=300,
+         "--force-reinstall", str(wheel)],
+        capture_output=True, text=True, timeout=300, env=_clean_env(),
     )
     assert installed.returncode == 0, installed.stderr
+    # Only now: pip, seeing the checkout's own install there, would take it for the wheel.
+    (_site_packages(python) / "running-interpreter.pth").write_text(
+        "\n".join(_running_site_packages()) + "\n"
+    )
     return python
+
+
+def _site_packages(python: Path) -> Path:
+    found = subprocess.run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+        capture_output=True, text=True, check=True, timeout=60,
+    )
+    return Path(found.stdout.strip())
+
+
+def _running_site_packages() -> list[str]:
+    """The folders this interpreter imports installed packages from, in its order."""
+    return [entry for entry in sys.path
+            if entry.endswith(("site-packages", "dist-packages")) and Path(entry).is_dir()]
 
 
 def _clean_env() -> dict[str, str]:
@@ -48,7 +68,7 @@ def _clean_env() -> dict[str, str]:
 def test_the_wheel_carries_its_data(wheel_python, tmp_path):
     probe = (
         "import json, harness; from harness.agents.llm_config import project_agents_dir; "
-        "from harness.sandboxes.specs import load_specs; "
+        "from harness.images.specs import load_specs; "
         "print(json.dumps({'file': harness.__file__, "
         "'agents': sorted(p.name for p in project_agents_dir().glob('*.yaml')), "
         "'specs': sorted(s.name for s in load_specs())}))"

@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from harness.evaluation.evaluator import TestSetup
+from harness.images.build import prepare_instance_image
 from harness.repos import RepoSource
-from harness.sandboxes.images import prepare_instance_image
 from harness.tasks import Task
 
 SPEC = """\

@@ -17,10 +17,10 @@ import docker
 
 from harness.datasets import load_dataset_tasks
 from harness.evaluation.evaluator import TestSetup, evaluate
+from harness.images.build import prepare_instance_image
+from harness.images.specs import spec_for
 from harness.repos import RepoSource
 from harness.sandboxes.docker_sandbox import DockerSandbox, SandboxLimits
-from harness.sandboxes.images import prepare_instance_image
-from harness.sandboxes.specs import spec_for
 
 
 def main() -> int:

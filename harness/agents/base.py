@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from harness.models.ledger import SampleRef
 from harness.sandboxes.base import Sandbox
@@ -21,6 +21,12 @@ class AttemptError(str, enum.Enum):
     FORMAT = "format"  # the agent produced output that is not a patch
     BUDGET = "budget"  # the agent definition's own limit (steps, cost, time) ended it
     AGENT = "agent"  # the agent gave up or crashed on this task
+
+
+# Whose budget cut an attempt short (a BUDGET_CUT candidate): the run's stops the whole run,
+# the task's ("instance") stops the task's remaining attempts, the attempt's own stops nothing
+# else.
+CutScope = Literal["run", "instance", "attempt"]
 
 
 @dataclass(frozen=True)
@@ -45,6 +51,10 @@ class Candidate:
     # The model samples the attempt used (ledger calls and positions): its dollars come from
     # these, so they are the provider's bill shared out, never an estimate.
     samples: tuple[SampleRef, ...] = ()
+    # With error BUDGET_CUT: whose budget cut it. The default, the attempt's own, stops no
+    # other work: an agent that forgets to say cannot stop a run (any value but "run" or
+    # "instance" counts as "attempt").
+    budget_scope: CutScope = "attempt"
 
 
 @dataclass(frozen=True)

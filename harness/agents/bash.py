@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from harness.agents.base import AttemptContext, AttemptError, Candidate
+from harness.agents.base import AttemptContext, AttemptError, Candidate, CutScope
 from harness.agents.llm_config import BashDefinition, render
 from harness.agents.llm_usage import UsageTally
 from harness.models.budget import Budget, BudgetExhausted, Limits
@@ -81,13 +81,13 @@ class BashAgent:
         tally = UsageTally()
 
         def ended(error: AttemptError | None, message: str, patch: str = "",
-                  **extra: Any) -> Candidate:
+                  cut: CutScope = "attempt", **extra: Any) -> Candidate:
             trajectory.append({"role": "harness", "content": message or "submitted"})
             return Candidate(
                 patch=patch, usage=tally.usage(), error=error, error_message=message,
                 trajectory=trajectory,
                 details={**tally.details(), "steps": budget.steps, **extra},
-                samples=tuple(tally.samples),
+                samples=tuple(tally.samples), budget_scope=cut,
             )
 
         while True:
@@ -103,7 +103,8 @@ class BashAgent:
                 # The definition's own limit ends the attempt as the agent's failure; a
                 # user's budget only cuts it short, to be made again when it allows.
                 kind = AttemptError.BUDGET if error.scope == "agent" else AttemptError.BUDGET_CUT
-                return ended(kind, str(error), exit="budget",
+                cut: CutScope = "attempt" if error.scope == "agent" else error.scope
+                return ended(kind, str(error), cut=cut, exit="budget",
                              budget_scope=error.scope, partial_diff=partial)
             except TransientModelError as error:
                 return ended(AttemptError.INFRA, str(error), exit="model_unreachable")

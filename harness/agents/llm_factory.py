@@ -14,6 +14,7 @@ from typing import Any
 from harness.agents.bash import BashAgent
 from harness.agents.llm_config import (
     BashDefinition,
+    Definition,
     DefinitionError,
     definition_hash,
     definition_path,
@@ -25,7 +26,7 @@ from harness.models.cache import ResponseCache
 from harness.models.ledger import Ledger
 from harness.models.limits import ConnectionLimiter
 from harness.models.llm import LLM, ModelFatalError, RetryPolicy
-from harness.models.pricing import PriceError, PriceTable
+from harness.models.pricing import Price, PriceError, PriceTable
 from harness.store import Store
 
 LLM_AGENTS = ("oneshot", "bash")
@@ -81,25 +82,8 @@ def build_llm_agent(
         # The ledger of spend lives in the store: budgets hold across invocations.
         budget.ledger = Ledger(store)
     info = LLMAgentInfo()
-    try:
-        prices = PriceTable(prices_path)
-        price = prices.require(model, allow_unknown_price)
-    except PriceError as error:
-        raise LLMAgentError(str(error)) from None
-    if price is None:
-        if budget.limits_dollars:
-            raise LLMAgentError(
-                f"a dollar budget (--max-cost or a per-instance/attempt dollar limit) cannot be "
-                f"kept with {model!r}, whose price is unknown; give its price with --prices"
-            )
-        info.warnings.append(
-            f"{model} has no known price: its dollars are recorded as unknown, not as zero"
-        )
-        if isinstance(definition, BashDefinition) and definition.cost_limit is not None:
-            info.warnings.append(
-                f"the bash agent's cost_limit ({definition.cost_limit}) cannot apply to an "
-                "unpriced model; its step_limit and time_limit still do"
-            )
+    prices = _prices(prices_path)
+    price = _checked_price(prices, model, definition, budget, allow_unknown_price, info)
     llm = LLM(
         model,
         api_base=api_base,
@@ -134,3 +118,42 @@ def build_llm_agent(
     }
     agent.info = info
     return agent
+
+
+def _prices(prices_path: str | Path | None) -> PriceTable:
+    try:
+        return PriceTable(prices_path)
+    except PriceError as error:
+        raise LLMAgentError(str(error)) from None
+
+
+def _checked_price(
+    prices: PriceTable,
+    model: str,
+    definition: Definition,
+    budget: Budget,
+    allow_unknown_price: bool,
+    info: LLMAgentInfo,
+) -> Price | None:
+    """The model's price; an unknown one is refused unless allowed, and never with a dollar
+    budget (which could not be kept). What an unknown price changes goes into `info.warnings`."""
+    try:
+        price = prices.require(model, allow_unknown_price)
+    except PriceError as error:
+        raise LLMAgentError(str(error)) from None
+    if price is not None:
+        return price
+    if budget.limits_dollars:
+        raise LLMAgentError(
+            f"a dollar budget (--max-cost or a per-instance/attempt dollar limit) cannot be "
+            f"kept with {model!r}, whose price is unknown; give its price with --prices"
+        )
+    info.warnings.append(
+        f"{model} has no known price: its dollars are recorded as unknown, not as zero"
+    )
+    if isinstance(definition, BashDefinition) and definition.cost_limit is not None:
+        info.warnings.append(
+            f"the bash agent's cost_limit ({definition.cost_limit}) cannot apply to an "
+            "unpriced model; its step_limit and time_limit still do"
+        )
+    return None

@@ -24,7 +24,6 @@ from harness.agents.llm_usage import Share, UsageTally, share_of
 from harness.agents.retrieval import Retrieval, retrieve
 from harness.models.budget import AttemptBudget, Budget, BudgetExhausted
 from harness.models.llm import LLM, Completion, PromptError, TransientModelError
-from harness.patches import patch_hash
 from harness.sandboxes.base import TESTBED, Sandbox
 from harness.tasks import TaskView
 
@@ -47,7 +46,7 @@ class _TaskState:
     retrieval: Retrieval
     prompt_sha256: str
     files: dict[str, str | None] = field(default_factory=dict)  # full texts read so far
-    checked: dict[str, str] = field(default_factory=dict)  # patch hash -> "" or apply error
+    checked: dict[str, str] = field(default_factory=dict)  # patch -> "" or apply error
     # (run id, attempt index) -> its batch: a run never takes another run's paid samples.
     batches: dict[tuple[str | None, int], _Batch] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -183,7 +182,7 @@ class OneshotAgent:
                                      error_message=str(error))
                 if error.scope == "attempt":
                     return Candidate(patch="", error=AttemptError.BUDGET_CUT,
-                                     error_message=str(error),
+                                     error_message=str(error), budget_scope="attempt",
                                      details={"budget_scope": error.scope})
                 raise  # the runner stops the task or the run before recording an attempt
             except TransientModelError as error:
@@ -251,12 +250,11 @@ class OneshotAgent:
     def _apply_problem(self, state: _TaskState, sandbox: Sandbox, patch: str) -> str:
         if not self.definition.check_apply:
             return ""
-        digest = patch_hash(patch)
         with state.lock:
-            if digest in state.checked:
-                return state.checked[digest]
+            if patch in state.checked:
+                return state.checked[patch]
         result = sandbox.exec("git apply --check --whitespace=nowarn -", stdin=patch, timeout=60)
         problem = "" if result.ok else (result.stderr or result.stdout).strip()[:2000]
         with state.lock:
-            state.checked[digest] = problem
+            state.checked[patch] = problem
         return problem

@@ -1,17 +1,21 @@
 """Agents by name: the built-in ones by short name, any other by import path
 (`package.module:factory`), so a user's own agent plugs in without touching this package.
 
-A factory takes an `AgentOptions` and returns an object that satisfies `harness.agents.base.Agent`.
-It raises AgentBuildError for anything the user must fix; `warnings` it appends are printed.
+A factory takes an `AgentOptions` and returns an object that satisfies `harness.agents.base.Agent`
+(or a `BuiltAgent`: the agent with what the run records of it). It raises AgentBuildError for
+anything the user must fix; `warnings` it appends are printed.
+
+`build` returns a `BuiltAgent`, the typed record of what a run needs beyond the Agent protocol;
+`AgentSpec` (a name and its options, picklable) is what a Ray worker builds its agent from.
 """
 
 from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from harness.agents.base import Agent
 
@@ -46,7 +50,39 @@ class AgentOptions:
     warnings: list[str] = field(default_factory=list)
 
 
-AgentFactory = Callable[[AgentOptions], Agent]
+@dataclass(frozen=True)
+class AgentSpec:
+    """An agent by name and options, without this process's store, budget and connection
+    limit: picklable, so a Ray worker builds the same agent with its own (see `for_worker`)."""
+
+    name: str
+    options: AgentOptions
+
+    @classmethod
+    def of(cls, name: str, options: AgentOptions) -> AgentSpec:
+        return cls(name, replace(options, store=None, budget=None, limiter=None, warnings=[]))
+
+    def for_worker(self, budget: Budget | None, limiter: ConnectionLimiter | None) -> BuiltAgent:
+        """The agent with the worker's budget and connection limit, and no response cache
+        (workers never touch the store)."""
+        return build(self.name, replace(self.options, budget=budget, limiter=limiter,
+                                        warnings=[]))
+
+
+@dataclass
+class BuiltAgent:
+    """An agent and what a run records and checks of it beyond the Agent protocol."""
+
+    agent: Agent
+    # What the run stores of the model side (RunRecord.config["llm"]); None: no model.
+    llm_record: dict[str, Any] | None = None
+    # The model's API-key check, made once the run has model calls to make; None: no model.
+    check_environment: Callable[[], None] | None = None
+    # replay: the instance ids its prediction files cover; None: the agent works on any task.
+    predicted: frozenset[str] | None = None
+
+
+AgentFactory = Callable[[AgentOptions], "Agent | BuiltAgent"]
 
 
 def _mutation(options: AgentOptions) -> Agent:
@@ -55,7 +91,7 @@ def _mutation(options: AgentOptions) -> Agent:
     return MutationAgent.from_config(options.config)
 
 
-def _replay(options: AgentOptions) -> Agent:
+def _replay(options: AgentOptions) -> BuiltAgent:
     from harness.agents.replay import PredictionFileError, ReplayAgent
 
     try:
@@ -63,11 +99,11 @@ def _replay(options: AgentOptions) -> Agent:
     except PredictionFileError as error:
         raise AgentBuildError(str(error)) from None
     options.warnings += agent.problems
-    return agent
+    return BuiltAgent(agent, predicted=frozenset(agent.predictions))
 
 
 def _llm(default_definition: str) -> AgentFactory:
-    def build(options: AgentOptions) -> Agent:
+    def build(options: AgentOptions) -> BuiltAgent:
         from harness.agents.llm_factory import LLMAgentError, build_llm_agent
 
         try:
@@ -88,7 +124,8 @@ def _llm(default_definition: str) -> AgentFactory:
         except LLMAgentError as error:
             raise AgentBuildError(str(error)) from None
         options.warnings += agent.info.warnings
-        return agent
+        return BuiltAgent(agent, llm_record=agent.info.record,
+                          check_environment=agent.llm.check_environment)
 
     return build
 
@@ -121,5 +158,11 @@ def factory_for(name: str) -> AgentFactory:
     return found
 
 
+def build(name: str, options: AgentOptions) -> BuiltAgent:
+    """The agent `name` names, with the record of what the run stores of it."""
+    made = factory_for(name)(options)
+    return made if isinstance(made, BuiltAgent) else BuiltAgent(made)
+
+
 def build_agent(name: str, options: AgentOptions) -> Agent:
-    return factory_for(name)(options)
+    return build(name, options).agent

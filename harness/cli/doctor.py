@@ -53,7 +53,7 @@ def check_docker() -> list[Check]:
     root = Path(info.get("DockerRootDir") or "/var/lib/docker")
     if root.exists():
         checks.append(_disk("docker disk", root))
-    from harness.sandboxes.debootstrap import SUITE_PYTHON, BaseImageSpec, image_exists
+    from harness.images.debootstrap import SUITE_PYTHON, BaseImageSpec, image_exists
 
     present = [suite for suite in sorted(SUITE_PYTHON)
                if image_exists(client, BaseImageSpec(suite=suite).tag)]
@@ -64,7 +64,7 @@ def check_docker() -> list[Check]:
 
 
 def check_debootstrap() -> Check:
-    from harness.sandboxes.factory import debootstrap_path
+    from harness.backends.docker_backend import debootstrap_path
 
     found = debootstrap_path()
     if found:
@@ -166,6 +166,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="cache directory to check (default results/cache)")
     parser.add_argument("--image-registry", default=DEFAULT_REGISTRY,
                         help=f"registry whose reachability to check (default {DEFAULT_REGISTRY})")
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    doctor = commands.add_parser("doctor", help="check what this host has and lacks for a run")
+    add_arguments(doctor)
+    doctor.set_defaults(handler=command_doctor)
 
 
 def command_doctor(args: argparse.Namespace) -> int:

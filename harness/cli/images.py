@@ -8,7 +8,7 @@ import argparse
 import fnmatch
 
 from harness.cli.errors import UserError, eprint
-from harness.sandboxes.image_names import (
+from harness.images.image_names import (
     IMAGES_MODES,
     LAYOUTS,
     PULL_POLICIES,
@@ -122,7 +122,7 @@ def newest_instance_images(client, patterns: list[str]) -> dict[str, str]:
 def command_push(args: argparse.Namespace) -> int:
     import docker
 
-    from harness.sandboxes.registry import RegistryError, RegistryUnreachable, push_image
+    from harness.images.registry import RegistryError, RegistryUnreachable, push_image
 
     if not args.image_registry:
         raise UserError("images push needs --image-registry HOST[:PORT]")

@@ -133,7 +133,26 @@ def command_report(args: argparse.Namespace) -> int:
         print(render_analyses_json(analyses))
     else:
         print(render_analyses(analyses, markdown=args.format == "markdown"))
+        for line in _view_lines(args.view_url, [r.name for r in runs if not r.external],
+                                markdown=args.format == "markdown"):
+            print(line)
     return 0
+
+
+def _view_lines(view_url: str | None, run_ids: list[str], markdown: bool,
+                compared: tuple[str, str] | None = None) -> list[str]:
+    """Deep links into `harness view` served at `view_url` (none without it)."""
+    if not view_url:
+        return []
+    from harness.viewer import links
+
+    pages = [(f"run {run_id}", links.run_path(run_id)) for run_id in run_ids]
+    if compared:
+        pages.insert(0, ("comparison", links.compare_path(*compared)))
+    urls = [(name, links.absolute(view_url, path)) for name, path in pages]
+    if markdown:
+        return ["", *(f"- [{name} in harness view]({url})" for name, url in urls)]
+    return [f"view {name}: {url}" for name, url in urls]
 
 
 def _mark_flaky(runs: list, db: str, exclude: bool) -> None:
@@ -143,11 +162,9 @@ def _mark_flaky(runs: list, db: str, exclude: bool) -> None:
         if exclude:
             raise UserError(f"--exclude-flaky needs the store with the validations ({db})")
         return
-    from harness.flaky import flaky_instances
-
     store = Store(db)
     try:
-        flaky = flaky_instances(store)
+        flaky = store.flaky_instances()
     finally:
         store.close()
     for run in runs:
@@ -190,10 +207,14 @@ def command_compare(args: argparse.Namespace) -> int:
         print(render_markdown(comparison))
     else:
         print(render_text(comparison))
+    pair = (args.baseline, args.candidate)
+    view = "\n".join(_view_lines(args.view_url, [], args.markdown, pair))
+    if view and not args.json:
+        print(view)
     summary = os.environ.get("GITHUB_STEP_SUMMARY")
     if args.markdown and summary:
         with open(summary, "a") as handle:
-            handle.write(render_markdown(comparison))
+            handle.write(render_markdown(comparison) + (view + "\n" if view else ""))
     if args.junit:
         Path(args.junit).parent.mkdir(parents=True, exist_ok=True)
         Path(args.junit).write_text(junit_xml(comparison))
@@ -262,6 +283,12 @@ def _add_db(sub: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_view_url(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument("--view-url", metavar="URL",
+                     help="also print links to these runs in `harness view` served at URL "
+                     "(e.g. http://127.0.0.1:8765)")
+
+
 def _add_tasks(sub: argparse.ArgumentParser) -> None:
     sub.add_argument(
         "--tasks", help="SWE-bench JSON/JSONL naming the task set of result files that list "
@@ -292,6 +319,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     report.add_argument("--seed", type=int, default=0, help="seed of bootstrap and vote")
     report.add_argument("--exclude-flaky", action="store_true",
                         help="leave out tasks whose validation found flaky tests")
+    _add_view_url(report)
     _add_tasks(report)
     _add_db(report)
     report.set_defaults(handler=command_report)
@@ -319,6 +347,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     compare.add_argument("--json", action="store_true")
     compare.add_argument("--junit", metavar="FILE", help="write JUnit XML, one case per task")
     compare.add_argument("--seed", type=int, default=0)
+    _add_view_url(compare)
     _add_tasks(compare)
     _add_db(compare)
     compare.set_defaults(handler=command_compare)

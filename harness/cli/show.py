@@ -17,6 +17,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="clip each message to this many characters (default: no clipping)")
 
 
+def register(commands: argparse._SubParsersAction) -> None:
+    show = commands.add_parser("show", help="one attempt: its trajectory, patch and verdict")
+    add_arguments(show)
+    show.add_argument(
+        "--db", default=str(DEFAULT_DB),
+        help=f"SQLite file or any SQLAlchemy URL (default {DEFAULT_DB})",
+    )
+    show.set_defaults(handler=command_show)
+
+
 def command_show(args: argparse.Namespace) -> int:
     store = Store(args.db)
     try:

@@ -1,102 +1,34 @@
-"""Command line for real SWE-bench datasets: the `validate` command, and the dataset options
-(`--dataset --split --instances --repo --limit --repos-dir --include-unvalidated`) that `run`
-shares through `add_dataset_arguments` and `load_tasks_from_args`.
+"""`python -m harness validate`: can this harness host and grade each task of a dataset?
+
+The dataset and sandbox options it shares with `run` are in options.py (re-exported here for
+callers of their old home).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import sys
-from pathlib import Path
 
 from harness.cli.errors import UserError, eprint
-from harness.store import DEFAULT_DB, Store
-from harness.tasks import Task, TaskFormatError
-from harness.validation import DEFAULT_REPEATS, Selection
+from harness.cli.options import (
+    DEMO,
+    add_dataset_arguments,
+    add_db,
+    add_json,
+    add_sandbox_arguments,
+    add_sandbox_budget_arguments,
+    docker_options,
+    load_dataset_from_args,
+    load_tasks_from_args,
+)
+from harness.store import Store
+from harness.tasks import Task
+from harness.validation.result import DEFAULT_REPEATS
 
-DEMO = "demo"
-
-
-def add_dataset_arguments(parser: argparse.ArgumentParser, default: str = DEMO) -> None:
-    parser.add_argument(
-        "--dataset", default=default,
-        help="'demo' (the bundled suite), a JSON/JSONL file in SWE-bench's schema, or an "
-        "official dataset name (princeton-nlp/SWE-bench_Lite, princeton-nlp/SWE-bench_Verified, "
-        "princeton-nlp/SWE-bench; needs the `datasets` package and network)",
-    )
-    parser.add_argument("--split", help="split of a Hugging Face dataset (default: test)")
-    parser.add_argument("--instances", nargs="+", help="instance ids or glob patterns to keep")
-    parser.add_argument(
-        "--repo", nargs="+", help="keep only these repositories (owner/name, globs allowed)"
-    )
-    parser.add_argument("--limit", type=int, help="keep at most this many tasks (dataset order)")
-    parser.add_argument(
-        "--repos-dir", help="local mirrors: one git repository per owner/name (bare or not)"
-    )
-    parser.add_argument(
-        "--include-unvalidated", action="store_true",
-        help="also keep tasks whose validation failed (left out by default)",
-    )
-
-
-def load_dataset_from_args(args: argparse.Namespace) -> list[Task]:
-    """The tasks the dataset options select, before any validation filter."""
-    from harness.datasets import DatasetError, TaskFilter, filter_tasks, load_dataset_tasks
-
-    if args.dataset == DEMO:
-        from harness.demo import load_demo_tasks
-
-        tasks = load_demo_tasks()
-    else:
-        try:
-            loaded = load_dataset_tasks(args.dataset, getattr(args, "split", None))
-        except (DatasetError, FileNotFoundError) as error:
-            raise UserError(str(error)) from None
-        for problem in loaded.problems:
-            eprint(f"warning: {problem}")
-        tasks = loaded.tasks
-    chosen = TaskFilter(
-        instances=list(args.instances or []),
-        repos=list(getattr(args, "repo", None) or []),
-        limit=getattr(args, "limit", None),
-    )
-    try:
-        tasks = filter_tasks(tasks, chosen)
-    except TaskFormatError as error:
-        raise UserError(str(error)) from None
-    if not tasks:
-        raise UserError(f"no usable task in {args.dataset}")
-    return tasks
-
-
-def load_tasks_from_args(args: argparse.Namespace, store: Store | None = None) -> Selection:
-    """Tasks for `run`: the dataset options applied, then tasks that failed validation left out
-    (unless --include-unvalidated). Prints how many were left out and why, on stderr.
-
-    `store` is the run's store (opened from args.db when not given). Raises cli.UserError.
-    """
-    from harness.validation import select_validated
-
-    tasks = load_dataset_from_args(args)
-    own = store is None
-    store = store or Store(getattr(args, "db", None))
-    try:
-        selection = select_validated(store, tasks, getattr(args, "include_unvalidated", False))
-    finally:
-        if own:
-            store.close()
-    if selection.left_out:
-        eprint(selection.summary())
-        for instance_id, reason in selection.left_out.items():
-            eprint(f"  {instance_id}: {reason}")
-    if not selection.tasks:
-        raise UserError(
-            "every selected task failed validation; see `python -m harness validate`, or pass "
-            "--include-unvalidated"
-        )
-    return selection
-
+__all__ = [
+    "DEMO", "add_dataset_arguments", "command_validate", "load_dataset_from_args",
+    "load_tasks_from_args", "register", "render_json", "render_table",
+]
 
 # --- validate ------------------------------------------------------------------------------
 
@@ -122,31 +54,20 @@ def register(commands: argparse._SubParsersAction) -> None:
     validate.add_argument(
         "--force", action="store_true", help="validate again tasks already validated"
     )
-    validate.add_argument(
-        "--cache-dir", default=str(Path("results") / "cache"),
-        help="where cloned repositories and wheelhouses are kept (default results/cache)",
-    )
-    validate.add_argument("--memory", default="3g", help="memory limit per sandbox (default 3g)")
-    validate.add_argument("--cpus", type=float, default=1.0, help="CPUs per sandbox (default 1)")
-    validate.add_argument("--json", action="store_true", help="print the table as JSON")
-    from harness.cli import images as cli_images
-
-    cli_images.add_image_arguments(validate)
-    from harness.cli import add_sandbox_budget_arguments
-
+    add_sandbox_arguments(validate, memory="3g",
+                          cache_holds="cloned repositories and wheelhouses")
+    add_json(validate, "the table")
     add_sandbox_budget_arguments(validate)
-    validate.add_argument(
-        "--db", default=str(DEFAULT_DB),
-        help=f"SQLite file or any SQLAlchemy URL (default {DEFAULT_DB})",
-    )
+    add_db(validate)
     validate.set_defaults(handler=command_validate)
 
 
 def command_validate(args: argparse.Namespace) -> int:
     import signal
 
-    from harness.validation import stored_validations
-    from harness.validation_pool import ValidationPool, ValidationSandboxes
+    from harness.backends.docker_backend import docker_sandboxes
+    from harness.sandboxes.factory import HostRequirementError
+    from harness.validation import ValidationPool, ValidationSandboxes, stored_validations
 
     if args.repeats < 1:
         raise UserError("--repeats must be at least 1")
@@ -168,9 +89,6 @@ def command_validate(args: argparse.Namespace) -> int:
         if done:
             eprint(f"{len(done)} task(s) already validated with {args.repeats} or more repeats "
                    "(--force redoes them)")
-        from harness.cli import docker_options
-        from harness.sandboxes.factory import HostRequirementError, docker_sandboxes
-
         options = docker_options(args, log=lambda line: None)
         sandboxes = docker_sandboxes(options)
         if todo:
@@ -223,7 +141,7 @@ def _spec_and_setup(task: Task, sandboxes=None):
     """(spec name, test setup) of the task; on a prebuilt image of the official layout, the
     official setup. `sandboxes` (a SandboxFactory) is asked first when images may be pulled."""
     from harness.evaluation.evaluator import TestSetup
-    from harness.sandboxes.specs import SpecError, spec_for
+    from harness.images.specs import SpecError, spec_for
 
     if sandboxes is not None and sandboxes.describe_image is not None:
         try:
@@ -268,7 +186,7 @@ def render_table(rows) -> str:
 def _per_version_lines(rows) -> list[str]:
     """One line per (repository, version): how many validate, and on which Python against the
     official one (a task on another Python than the official harness's is said so)."""
-    from harness.sandboxes.specs import SpecError, matching_spec
+    from harness.images.specs import SpecError, matching_spec
 
     groups: dict[tuple[str, str], list[int]] = {}
     for row in rows:
@@ -311,21 +229,3 @@ def render_json(rows) -> str:
         ],
         indent=1,
     )
-
-
-def main(argv: list[str] | None = None) -> int:
-    """`python -m harness.cli.swebench validate ...`: the same command, before `harness.cli`
-    registers it."""
-    top = argparse.ArgumentParser(prog="python -m harness.cli.swebench")
-    register(top.add_subparsers(dest="command", required=True))
-    args = top.parse_args(argv)
-
-    try:
-        return args.handler(args)
-    except UserError as error:
-        eprint(f"error: {error}")
-        return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -40,18 +40,23 @@ class Grade:
         return [v.name for v in self.verdicts if v.kind == kind and v.counts_against]
 
 
+def counts_against(kind: str, status: TestStatus | None) -> bool:
+    """Whether a listed test of this kind with this status (None: absent) keeps the task
+    unresolved; a test of neither list never does."""
+    if kind == "FAIL_TO_PASS":
+        return status is None or status in F2P_FAILING
+    if kind == "PASS_TO_PASS":
+        return status is None or status in FAILING
+    return False
+
+
 def grade(
     statuses: Mapping[str, TestStatus], fail_to_pass: Sequence[str], pass_to_pass: Sequence[str]
 ) -> Grade:
     verdicts: list[TestVerdict] = []
-    for name in fail_to_pass:
-        status = statuses.get(name)
-        passed = status in PASSING
-        against = status is None or status in F2P_FAILING
-        verdicts.append(TestVerdict(name, "FAIL_TO_PASS", status, passed, against))
-    for name in pass_to_pass:
-        status = statuses.get(name)
-        passed = status in PASSING
-        against = status is None or status in FAILING
-        verdicts.append(TestVerdict(name, "PASS_TO_PASS", status, passed, against))
+    for kind, names in (("FAIL_TO_PASS", fail_to_pass), ("PASS_TO_PASS", pass_to_pass)):
+        for name in names:
+            status = statuses.get(name)
+            verdicts.append(TestVerdict(name, kind, status, status in PASSING,
+                                        counts_against(kind, status)))
     return Grade(tuple(verdicts))

@@ -14,9 +14,9 @@ from typing import Protocol
 
 from harness.agents.base import Candidate
 from harness.evaluation.evaluator import EvaluationOutcome
-from harness.flaky import Rerun, RunVerdict
+from harness.evaluation.reruns import Rerun, RunVerdict
+from harness.images.image_names import ImageIdentity
 from harness.sandboxes.factory import SandboxFactory
-from harness.sandboxes.image_names import ImageIdentity
 from harness.tasks import Task
 
 __all__ = [
@@ -95,6 +95,8 @@ class AttemptMade:
     candidate: Candidate
     compute_seconds: float
     seconds: float
+    # patches.patch_hash of the candidate's patch, computed once where the attempt was made.
+    patch_hash: str
 
 
 @dataclass(frozen=True)
@@ -114,6 +116,9 @@ class Evaluated:
     runs: tuple[Rerun, ...] = ()
     first_run: int = 0
     outcome_run: int = 0
+    # The majority's index among all the patch's runs (the `first_run` stored before, then
+    # `runs`), as the worker decided it.
+    majority: int = 0
 
 
 @dataclass(frozen=True)

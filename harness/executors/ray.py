@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness.agents.base import Agent
+from harness.agents.registry import AgentSpec
 from harness.executors.base import Event, SandboxFactory, Unit, UnitFailed
 from harness.executors.ray_gate import GateBudget, GateLimiter, ModelGate, ModelServices
 from harness.models.budget import Budget
@@ -221,3 +222,14 @@ class RayExecutor:
         if self._connected_here and ray.is_initialized():
             ray.shutdown()
             self._connected_here = False
+
+
+def agent_from_spec(spec: AgentSpec, services: ModelServices) -> Agent:
+    """A worker's agent (an `agent_recipe`): built from the driver's spec, its model calls
+    through the cluster's shared connection limit and budget ledger (`services`), and checked
+    for its API key (the driver checks its own in `before_work`; this also sets the placeholder
+    key of an --api-base server). Files the spec names must be readable on every node."""
+    built = spec.for_worker(services.budget, services.limiter)  # type: ignore[arg-type]
+    if built.check_environment is not None:
+        built.check_environment()
+    return built.agent

@@ -5,21 +5,21 @@ Each attempt's seed is fixed by the runner, so what an attempt makes does not de
 run beside it; a patch is evaluated once per unit (the first attempt to make it claims it) and
 never when the store already has its verdict. On a task the runner marked flaky (`unit.reruns`
 > 1) an evaluation is that many runs of the candidate's tests, reported together with the
-majority's outcome (harness/flaky.py).
+majority's outcome (harness/evaluation/reruns.py).
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 
 from harness.agents.base import Agent, AttemptContext, AttemptError, Candidate
 from harness.evaluation.evaluator import EvaluationOutcome, TestSetup, evaluate
 from harness.evaluation.fail_fast import evaluate_fail_fast
 from harness.evaluation.oversize import is_refused
+from harness.evaluation.reruns import majority_index, needs_more_runs, rerun_of
 from harness.executors.base import (
     AttemptMade,
     AttemptSpec,
@@ -34,122 +34,12 @@ from harness.executors.base import (
     UnitFailed,
     UnitStarted,
 )
-from harness.flaky import majority_index, needs_more_runs, rerun_of
+from harness.executors.pool import INFRA_TRIES, SandboxPool, StopFlag, with_retries
+from harness.images.image_names import ImageIdentity
 from harness.models.budget import BudgetExhausted
 from harness.models.llm import ModelFatalError
 from harness.patches import patch_hash
-from harness.sandboxes.base import Sandbox, SandboxError, SandboxStarved
-from harness.sandboxes.image_names import ImageIdentity
-
-# Tries of one attempt or evaluation on a fresh sandbox before it is recorded as an
-# infrastructure error (and left for the next invocation).
-INFRA_TRIES = 3
-
-
-class SandboxPool:
-    """Up to `size` sandboxes of one image, started when first needed and kept warm.
-
-    `exclusive` pools lend each sandbox to one user at a time (evaluations, agents that change
-    the tree); a shared pool of one serves every reader at once (agents that only read)."""
-
-    def __init__(self, start: Callable[[], Sandbox], size: int, exclusive: bool) -> None:
-        self._start = start
-        self.size = max(1, size) if exclusive else 1
-        self.exclusive = exclusive
-        self._idle: list[Sandbox] = []
-        self._all: list[Sandbox] = []
-        self._dirty: set[int] = set()
-        self._free = threading.Semaphore(self.size)
-        self._lock = threading.Lock()
-        self._start_lock = threading.Lock()
-        # For a shared sandbox: its compute already charged to an attempt.
-        self._charged: dict[int, float] = {}
-
-    @contextmanager
-    def lend(self) -> Iterator[Sandbox]:
-        """A sandbox at the base commit. A SandboxError inside the block discards it."""
-        if self.exclusive:
-            self._free.acquire()
-        sandbox: Sandbox | None = None
-        try:
-            sandbox = self._take()
-            yield sandbox
-        except SandboxError:
-            if sandbox is not None:
-                self._discard(sandbox)
-                sandbox = None
-            raise
-        finally:
-            if self.exclusive:
-                if sandbox is not None:
-                    with self._lock:
-                        self._idle.append(sandbox)
-                self._free.release()
-
-    def _take(self) -> Sandbox:
-        if not self.exclusive:
-            # One sandbox for all readers: the first to need it starts it, the others wait.
-            with self._start_lock:
-                with self._lock:
-                    if self._all:
-                        return self._all[0]
-                sandbox = self._start()
-                with self._lock:
-                    self._all.append(sandbox)
-                return sandbox
-        with self._lock:
-            sandbox = self._idle.pop() if self._idle else None
-        if sandbox is None:
-            sandbox = self._start()
-            with self._lock:
-                self._all.append(sandbox)
-        elif id(sandbox) in self._dirty:
-            sandbox.reset()
-            self._dirty.discard(id(sandbox))
-        return sandbox
-
-    def mark_dirty(self, sandbox: Sandbox) -> None:
-        with self._lock:
-            self._dirty.add(id(sandbox))
-
-    def uncharged_compute(self, sandbox: Sandbox) -> float:
-        """The sandbox's compute not yet charged to any attempt: attempts sharing one sandbox
-        split its compute among them instead of each counting all of it."""
-        with self._lock:
-            total = sandbox.compute_seconds
-            charged = self._charged.get(id(sandbox), 0.0)
-            self._charged[id(sandbox)] = total
-            return max(0.0, total - charged)
-
-    def _discard(self, sandbox: Sandbox) -> None:
-        with self._lock:
-            if sandbox in self._all:
-                self._all.remove(sandbox)
-            self._dirty.discard(id(sandbox))
-            self._charged.pop(id(sandbox), None)
-        sandbox.close()
-
-    def close(self) -> None:
-        with self._lock:
-            sandboxes, self._all, self._idle = self._all, [], []
-        for sandbox in sandboxes:
-            sandbox.close()
-
-
-class _StopFlag:
-    """The Event face of a `stopped()` callable, for waits that should end when the run stops."""
-
-    def __init__(self, stopped: Callable[[], bool]) -> None:
-        self.stopped = stopped
-
-    def is_set(self) -> bool:
-        return self.stopped()
-
-    def wait(self, timeout: float) -> bool:
-        deadline = time.monotonic() + timeout
-        while not self.stopped() and time.monotonic() < deadline:
-            time.sleep(min(0.5, max(0.0, deadline - time.monotonic())))
-        return self.stopped()
+from harness.sandboxes.base import Sandbox, SandboxError
 
 
 class UnitWorker:
@@ -194,7 +84,7 @@ class UnitWorker:
             return
         in_flight = max(1, unit.attempts_in_flight)
         needed = (in_flight if self.agent.uses_sandbox else 0) + max(1, unit.eval_sandboxes)
-        with slots.hold(needed, _StopFlag(self.stopped)) as held:  # type: ignore[arg-type]
+        with slots.hold(needed, StopFlag(self.stopped)) as held:  # type: ignore[arg-type]
             if held:
                 self._run()
 
@@ -237,14 +127,12 @@ class UnitWorker:
         self.emit(made)
         candidate = made.candidate
         if candidate.error is AttemptError.BUDGET_CUT:
-            self._budget_stopped(candidate.details.get("budget_scope", "run"),
-                                 candidate.error_message)
+            self._budget_stopped(candidate.budget_scope, candidate.error_message)
             return
         if candidate.error is AttemptError.INFRA:
             return
-        digest = patch_hash(candidate.patch)
-        if self._claim(digest):
-            self._evaluate(digest, candidate.patch, spec.index)
+        if self._claim(made.patch_hash):
+            self._evaluate(made.patch_hash, candidate.patch, spec.index)
 
     def _make(self, spec: AttemptSpec) -> AttemptMade | None:
         agent, task = self.agent, self.unit.task
@@ -289,10 +177,12 @@ class UnitWorker:
             candidate = Candidate(patch="", error=AttemptError.INFRA, error_message=last_error)
         return AttemptMade(
             self.unit.task_id, spec.index, spec.seed, candidate, compute,
-            time.monotonic() - started,
+            time.monotonic() - started, patch_hash(candidate.patch),
         )
 
     def _budget_stopped(self, scope: str, message: str) -> None:
+        if scope not in ("run", "instance"):
+            scope = "attempt"  # only a scope said in so many words stops more than the attempt
         if scope == "run":
             self.emit(StopRun("budget_exhausted", message))
             return
@@ -341,11 +231,12 @@ class UnitWorker:
         if len(verdicts) == 1:
             return Evaluated(self.unit.task_id, digest, patch, outcomes[0], index, self.image)
         # The majority's own outcome goes to the store when it was made here; else the first.
-        chosen = max(0, majority_index(verdicts) - len(prior))
+        majority = majority_index(verdicts)
+        chosen = max(0, majority - len(prior))
         return Evaluated(
             self.unit.task_id, digest, patch, outcomes[chosen], index, self.image,
             runs=tuple(rerun_of(outcome) for outcome in outcomes), first_run=len(prior),
-            outcome_run=chosen,
+            outcome_run=chosen, majority=majority,
         )
 
     def _evaluate_with_retries(self, patch: str) -> EvaluationOutcome | None:
@@ -356,22 +247,15 @@ class UnitWorker:
             # anything: no sandbox needed.
             return evaluate(task, patch, None, self.setup)  # type: ignore[arg-type]
         evaluate_candidate = evaluate_fail_fast if self.unit.fail_fast else evaluate
-        last_error = ""
-        for _ in range(INFRA_TRIES):
-            try:
-                with self.eval_pool.lend() as sandbox:
-                    return evaluate_candidate(task, patch, sandbox, self.setup)
-            except SandboxStarved as error:
-                # The sandbox is sound; the host was too busy. Never a verdict: try again later.
-                last_error = f"{type(error).__name__}: {error}"
-                wait = self.unit.starved_retry_wait
-                self.emit(Note(f"{task.instance_id}: {error}; retrying in {wait:.0f} s"))
-                if _StopFlag(self.stopped).wait(wait):
-                    return None
-            except SandboxError as error:
-                last_error = f"{type(error).__name__}: {error}"
-        self.emit(Note(
-            f"{task.instance_id}: evaluation failed {INFRA_TRIES} times (infrastructure), "
-            f"left pending: {last_error[:300]}"
-        ))
-        return None
+        setup = self.setup
+        outcome, last_error = with_retries(
+            self.eval_pool, lambda sandbox: evaluate_candidate(task, patch, sandbox, setup),
+            what=task.instance_id, stopped=self.stopped,
+            starved_wait=self.unit.starved_retry_wait, note=lambda line: self.emit(Note(line)),
+        )
+        if outcome is None and not self.stopped():
+            self.emit(Note(
+                f"{task.instance_id}: evaluation failed {INFRA_TRIES} times (infrastructure), "
+                f"left pending: {last_error[:300]}"
+            ))
+        return outcome

@@ -68,9 +68,7 @@ class Ledger:
         with self._lock:
             totals = [self._total_locked(key) for key in keys]
             if self.store is not None:
-                from harness.store.spend import add_call
-
-                call_id = add_call(self.store, vars(entry))
+                call_id = self.store.add_call(vars(entry))
             else:
                 self._next_id += 1
                 call_id = -self._next_id  # in memory only: never claimed in a store
@@ -99,8 +97,6 @@ class Ledger:
             total = _Total()
             run_id, instance_id = key
             if self.store is not None and run_id is not None:
-                from harness.store.spend import billed
-
-                total.dollars, total.calls = billed(self.store, run_id, instance_id)
+                total.dollars, total.calls = self.store.billed(run_id, instance_id)
             self._totals[key] = total
         return total

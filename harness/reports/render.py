@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from harness.reports.analysis import RunAnalysis, analyze
-from harness.reports.rundata import load_run
+from harness.reports.rundata import RunData, load_run
 from harness.reports.scaling import NoFit
 from harness.reports.suspicion import summarize
 from harness.store import Store
@@ -55,10 +55,13 @@ class RunReport:
         return data
 
 
-def build_report(store: Store, run_id: str, bootstrap_samples: int = 1000) -> RunReport:
+def build_report(
+    store: Store, run_id: str, bootstrap_samples: int = 1000, data: RunData | None = None
+) -> RunReport:
     """The run's facts, and its analysis by `analyze`: per-task counts come from `load_run`,
-    the one reader of attempts that every analysis shares."""
-    data = load_run(store, run_id)
+    the one reader of attempts that every analysis shares (`data`: its result, when the
+    caller has it already)."""
+    data = data if data is not None else load_run(store, run_id)
     run = store.run(run_id)
     assert run is not None  # load_run raised otherwise
     totals = store.run_totals(run_id)

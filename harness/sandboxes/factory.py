@@ -1,25 +1,24 @@
-"""The one place that wires Docker: from typed options to the `SandboxFactory` the runner and
-`validate` use.
+"""What the runner, executors and `validate` get sandboxes through: a `SandboxFactory` (prepare a
+task's image, start a sandbox on it, the task's test setup), whatever the backend behind it.
 
-The daemon is reached lazily and once: a rerun that finds everything done never touches Docker,
-and a run that does need it pings the daemon a single time, in `preflight`, before any work
-starts, so a missing host requirement is one clear line rather than one error per task.
+The backends that make one (Docker with its image supply, the local bubblewrap sandbox) live in
+`harness/backends/`, chosen by name; this module holds only the contract, so the sandboxes
+need neither image supply nor evaluation to define it.
 """
 
 from __future__ import annotations
 
-import functools
-import shutil
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
+from typing import TYPE_CHECKING
 
-from harness.evaluation.evaluator import TestSetup
 from harness.sandboxes.base import Sandbox
 from harness.sandboxes.host_slots import HostSlots
-from harness.sandboxes.image_names import ImageIdentity, ImageOptions
 from harness.tasks import Task
+
+if TYPE_CHECKING:  # types only: image supply and evaluation import the sandboxes, not back
+    from harness.evaluation.evaluator import TestSetup
+    from harness.images.image_names import ImageIdentity
 
 Log = Callable[[str], None]
 
@@ -44,166 +43,3 @@ class SandboxFactory:
     describe_image: Callable[[str], ImageIdentity] | None = None
     # The host's sandbox budget shared with other processes; None: no limit beyond this run's.
     host_slots: HostSlots | None = None
-
-
-@dataclass(frozen=True)
-class DockerOptions:
-    """How sandboxes are made on the local Docker daemon."""
-
-    memory: str = "2g"  # memory limit of one sandbox
-    cpus: float = 1.0  # CPUs of one sandbox
-    repos_dir: Path | None = None  # local mirrors, one git repository per owner/name
-    cache_dir: Path = Path("results") / "cache"  # clones and wheelhouses
-    log: Log = lambda line: None  # image-building progress
-    # Where images come from: pulled prebuilt ones, our own builds, or either (`auto`).
-    images: ImageOptions = ImageOptions(mode="build")
-    # Sandboxes on this host at once, shared by every harness process; None: not bounded.
-    host_max_sandboxes: int | None = None
-
-
-def test_setup_for(task: Task) -> TestSetup:
-    """The test command, parser and timeout of the task's environment spec.
-
-    Raises SpecError when no spec matches the task."""
-    from harness.sandboxes.specs import spec_for
-
-    return spec_for(task.repo, task.version).test_setup()
-
-
-def own_test_setup(task: Task) -> TestSetup | None:
-    """Our spec's test setup, or None when no spec matches (an official-layout image brings
-    its own)."""
-    from harness.sandboxes.specs import SpecError
-
-    try:
-        return test_setup_for(task)
-    except SpecError:
-        return None
-
-
-@dataclass(frozen=True)
-class SandboxNeeds:
-    """What a task's spec asks of its sandboxes beyond the run's options."""
-
-    loopback_hosts: tuple[str, ...] = ()  # names that resolve to 127.0.0.1 inside
-    cpus: float | None = None  # at least this many CPUs (as the official harness gives)
-
-
-def own_sandbox_needs(task: Task) -> SandboxNeeds:
-    """What our spec asks of the task's sandboxes; nothing when no spec matches."""
-    from harness.sandboxes.specs import SpecError, spec_for
-
-    try:
-        spec = spec_for(task.repo, task.version)
-    except SpecError:
-        return SandboxNeeds()
-    return SandboxNeeds(spec.loopback_hosts, spec.cpus)
-
-
-def docker_sandboxes(options: DockerOptions) -> SandboxFactory:
-    lock = threading.Lock()
-
-    @functools.cache
-    def client():
-        import docker
-
-        with lock:
-            try:
-                connection = docker.from_env()
-                connection.ping()
-            except Exception as error:  # any failure to reach the daemon means the same
-                raise HostRequirementError(
-                    f"cannot reach the Docker daemon ({error}); start Docker and retry "
-                    "(`python -m harness doctor` checks the host)"
-                ) from None
-            return connection
-
-    @functools.cache
-    def repos():
-        from harness.repos import RepoSource
-
-        return RepoSource(repos_dir=options.repos_dir, cache_dir=options.cache_dir)
-
-    def build_image(task: Task) -> str:
-        from harness.sandboxes.images import prepare_instance_image
-
-        return prepare_instance_image(client(), task, repos(), options.log)
-
-    made: list = []
-
-    def resolver():
-        from harness.sandboxes.prebuilt import ImageResolver
-
-        connection = client()  # before the lock, which client() takes too (not reentrant)
-        with lock:
-            if not made:
-                made.append(ImageResolver(connection, options.images, build_image, options.log))
-        return made[0]
-
-    # What each prepared image's sandboxes need, from the task's spec.
-    needs: dict[str, SandboxNeeds] = {}
-
-    def prepare(task: Task) -> str:
-        image = resolver().prepare(task)
-        wanted = own_sandbox_needs(task)
-        with lock:
-            needs[image] = wanted
-        return image
-
-    def start(image: str) -> Sandbox:
-        from harness.sandboxes.docker_sandbox import DockerSandbox, SandboxLimits
-
-        with lock:
-            wanted = needs.get(image, SandboxNeeds())
-        limits = SandboxLimits(memory=options.memory, cpus=max(options.cpus, wanted.cpus or 0))
-        return DockerSandbox.start(client(), image, limits, wanted.loopback_hosts)
-
-    def preflight(tasks: list[Task]) -> None:
-        from harness.sandboxes.registry import RegistryUnreachable
-
-        client()
-        if options.images.mode != "build":
-            try:
-                resolver().check_registry(tasks)
-            except RegistryUnreachable as error:
-                raise HostRequirementError(str(error)) from None
-        if options.images.mode == "prebuilt":
-            return  # nothing is built locally
-        missing_base = missing_base_images(client(), tasks)
-        if missing_base and debootstrap_path() is None:
-            raise HostRequirementError(
-                f"debootstrap is not installed and {len(missing_base)} base image(s) must be "
-                f"built ({', '.join(missing_base)}); run `./setup.sh` (or, as root, "
-                "`apt-get install debootstrap`) and retry"
-            )
-
-    return SandboxFactory(
-        prepare_image=prepare,
-        start=start,
-        test_setup=lambda task: resolver().test_setup(task, own_test_setup),
-        preflight=preflight,
-        describe_image=lambda image: resolver().identity(image),
-        host_slots=(
-            HostSlots(options.host_max_sandboxes) if options.host_max_sandboxes else None
-        ),
-    )
-
-
-def debootstrap_path() -> str | None:
-    return shutil.which("debootstrap") or shutil.which("debootstrap", path="/usr/sbin:/sbin")
-
-
-def missing_base_images(client, tasks: list[Task]) -> list[str]:
-    """Tags of the base images the tasks' specs need that the daemon does not have. Tasks with
-    no spec are skipped here: they fail on their own, as a recorded task error."""
-    from harness.sandboxes.debootstrap import BaseImageSpec, image_exists
-    from harness.sandboxes.specs import SpecError, spec_for
-
-    suites: set[str] = set()
-    for task in tasks:
-        try:
-            suites.add(spec_for(task.repo, task.version).suite)
-        except SpecError:
-            continue
-    tags = sorted(BaseImageSpec(suite=suite).tag for suite in suites)
-    return [tag for tag in tags if not image_exists(client, tag)]

@@ -47,9 +47,19 @@ def bubblewrap() -> str | None:
 
 
 def _python_dirs() -> list[str]:
-    """The running interpreter's installation, so `python3 -m pytest` works inside."""
+    """The running interpreter's installation (its virtual environment and the base it was
+    made from), so `python3 -m pytest` inside finds the packages the tests run with."""
     dirs = {os.path.realpath(sys.base_prefix), os.path.realpath(sys.prefix)}
     return sorted(d for d in dirs if not any(d.startswith(s + "/") for s in _SYSTEM_DIRS))
+
+
+def _python_path() -> str:
+    """PATH inside: the running interpreter's own folder first, so `python`/`python3` is this
+    interpreter (a virtual environment's, not the first one on the host's PATH), then the
+    installations' and the system's."""
+    own = os.path.realpath(os.path.dirname(os.path.abspath(sys.executable)))
+    folders = [own, *(f"{d}/bin" for d in _python_dirs()), "/usr/local/bin", "/usr/bin", "/bin"]
+    return ":".join(dict.fromkeys(folders))
 
 
 class LocalSandbox:
@@ -112,7 +122,7 @@ class LocalSandbox:
 
     def _argv(self, command: list[str], workdir: str) -> list[str]:
         argv = [self._bwrap, "--unshare-all", "--die-with-parent", "--new-session"]
-        for folder in (*_SYSTEM_DIRS, *_python_dirs()):
+        for folder in _SYSTEM_DIRS:
             if os.path.islink(folder):
                 argv += ["--symlink", os.readlink(folder), folder]
             elif os.path.isdir(folder):
@@ -120,8 +130,12 @@ class LocalSandbox:
         argv += [
             "--bind", str(self.root / "testbed"), TESTBED,
             "--bind", str(self.root / "tmp"), "/tmp",
-            "--dev", "/dev", "--proc", "/proc", "--chdir", workdir,
+            "--dev", "/dev", "--proc", "/proc",
         ]
+        # After /tmp: a virtual environment under /tmp stays visible over the sandbox's own.
+        for folder in _python_dirs():
+            argv += ["--ro-bind", folder, folder]
+        argv += ["--chdir", workdir]
         if self.limits.memory_bytes is not None:
             argv += ["prlimit", f"--as={self.limits.memory_bytes}", "--"]
         return argv + command
@@ -135,8 +149,7 @@ class LocalSandbox:
             raise SandboxError("the sandbox is closed")
         cap = self.limits.output_cap if cap is None else cap
         environment = {
-            "PATH": ":".join([*(f"{d}/bin" for d in _python_dirs()), "/usr/local/bin",
-                              "/usr/bin", "/bin"]),
+            "PATH": _python_path(),
             "HOME": "/tmp", "LANG": "C.UTF-8", **(env or {}),
         }
         with self._busy:

@@ -4,8 +4,8 @@ SQLAlchemy 2.0 typed ORM. The only package of harness that speaks SQL.
 - schema.py: every table.
 - migrations.py + revisions/: schema versions (Alembic); how to add one is in migrations.py.
 - database.py: URLs and engines; sessions.py: the engine's sessions and write lock.
-- runs.py, run_records.py (the runner's), validations.py, responses.py, imports.py: named
-  queries, grouped by who asks.
+- runs.py, run_records.py (the runner's), validations.py, responses.py, spend.py (the ledger),
+  imports.py, browse.py (`harness view`'s): named queries, grouped by who asks.
 
 Every figure the tool prints is computed from these tables alone.
 """
@@ -19,10 +19,11 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from harness.evaluation.status import EvalStatus, TestStatus
+from harness.store.browse import BrowseQueries
 from harness.store.database import DEFAULT_DB, StoreError, database_url
 from harness.store.imports import RunImports
-from harness.store.migrations import bring_up_to_date
-from harness.store.opening import describe
+from harness.store.migrations import bring_up_to_date, check_up_to_date
+from harness.store.opening import describe, shown_url
 from harness.store.responses import ResponseQueries
 from harness.store.run_records import RunRecordQueries
 from harness.store.runs import RunQueries
@@ -39,6 +40,7 @@ from harness.store.schema import (
     ValidationRunRecord,
     utcnow,
 )
+from harness.store.spend import SpendQueries
 from harness.store.validations import ValidationQueries
 from harness.tasks import Task
 
@@ -50,14 +52,21 @@ __all__ = [
 ]
 
 
-class Store(RunQueries, RunRecordQueries, ValidationQueries, ResponseQueries, RunImports):
+class Store(
+    RunQueries, RunRecordQueries, ValidationQueries, ResponseQueries, SpendQueries, RunImports,
+    BrowseQueries,
+):
     """The store: opening it brings its schema up to date (see harness.store.migrations)."""
 
-    def __init__(self, db: str | Path | None = None) -> None:
-        """Raises StoreError when the store cannot be opened (see harness.store.database)."""
-        super().__init__(db)
+    def __init__(self, db: str | Path | None = None, read_only: bool = False) -> None:
+        """Raises StoreError when the store cannot be opened (see harness.store.database).
+        `read_only`: no connection can write, and the schema must already be at head."""
+        super().__init__(db, read_only=read_only)
         try:
-            bring_up_to_date(self.engine)
+            if read_only:
+                check_up_to_date(self.engine, shown_url(self.url))
+            else:
+                bring_up_to_date(self.engine)
         except SQLAlchemyError as error:
             self.engine.dispose()
             raise StoreError(describe(error, self.url)) from None

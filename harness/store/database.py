@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine, make_url
@@ -67,12 +68,21 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def make_engine(url: str) -> Engine:
-    """Raises StoreError for a URL SQLAlchemy cannot use (unknown dialect, missing driver)."""
+def _sqlite_read_only_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA query_only=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def make_engine(url: str, read_only: bool = False) -> Engine:
+    """Raises StoreError for a URL SQLAlchemy cannot use (unknown dialect, missing driver).
+    `read_only`: every connection refuses writes (SQLite opened with mode=ro, PostgreSQL
+    sessions with default_transaction_read_only), for readers such as `harness view`."""
     from harness.store.opening import shown_url
 
     try:
-        return _make_engine(url)
+        return _make_read_only_engine(url) if read_only else _make_engine(url)
     except NoSuchModuleError as error:
         raise StoreError(
             f"--db {shown_url(url)} names a kind of database SQLAlchemy does not know ({error}); "
@@ -101,3 +111,20 @@ def _make_engine(url: str) -> Engine:
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
     return engine
+
+
+def _make_read_only_engine(url: str) -> Engine:
+    database = sqlite_file(url)
+    if database is not None:
+        # A URI filename with mode=ro: SQLite itself refuses every write on the connection.
+        engine = create_engine(
+            f"sqlite:///file:{quote(str(database))}?mode=ro&uri=true", pool_pre_ping=True
+        )
+        event.listen(engine, "connect", _sqlite_read_only_pragmas)
+        return engine
+    if is_memory_sqlite(url):
+        raise StoreError("an in-memory SQLite store has nothing to read; pass --db with a file")
+    options: dict[str, Any] = {}
+    if make_url(url).get_backend_name() == "postgresql":
+        options["connect_args"] = {"options": "-c default_transaction_read_only=on"}
+    return create_engine(url, pool_pre_ping=True, **options)

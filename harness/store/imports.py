@@ -8,7 +8,8 @@ from typing import Any
 
 from sqlalchemy import insert, select
 
-from harness.evaluation.status import EvalStatus
+from harness.evaluation.grading import counts_against
+from harness.evaluation.status import EvalStatus, TestStatus
 from harness.patches import patch_hash
 from harness.store.schema import (
     AttemptRecord,
@@ -123,10 +124,23 @@ def _add_evaluation(
         apply_method=evaluation.apply_method, patch=patch, eval_script=evaluation.eval_script,
         test_output=evaluation.test_output,
         tests=[
-            TestResultRecord(name=t.name, kind=t.kind, status=t.status, passed=t.passed)
+            TestResultRecord(
+                name=t.name, kind=t.kind, status=t.status, passed=t.passed,
+                counts_against=_counts_against(t),
+            )
             for t in evaluation.tests
         ],
     )
     session.add(record)
     session.flush()
     return record.id
+
+
+def _counts_against(test: ImportedTest) -> bool:
+    """Grading's rule on an imported test (a status grading does not know counts neither way)."""
+    if test.status is None:
+        return counts_against(test.kind, None)
+    try:
+        return counts_against(test.kind, TestStatus(test.status))
+    except ValueError:
+        return False

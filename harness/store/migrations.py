@@ -105,6 +105,28 @@ def bring_up_to_date(engine: Engine) -> None:
         raise StoreError(describe(error, str(engine.url))) from None
 
 
+def check_up_to_date(engine: Engine, where: str | None = None) -> None:
+    """For a store opened read-only, which cannot be upgraded: raises StoreError unless it holds
+    the harness's tables at this harness's head revision. `where`: the store as the user named
+    it (the engine's URL is the read-only form)."""
+    where = where or engine.url.render_as_string()
+    try:
+        with engine.connect() as connection:
+            if not set(inspect(connection).get_table_names()) & set(Base.metadata.tables):
+                raise StoreError(f"{where} holds no results store (no harness tables)")
+            current, head = current_revision(connection), head_revision()
+    except OperationalError as error:
+        from harness.store.opening import describe
+
+        raise StoreError(describe(error, str(engine.url))) from None
+    if current != head:
+        raise StoreError(
+            f"the store {where} has schema revision {current}, this harness reads {head}: "
+            "open it once with a command that writes (e.g. `python -m harness report RUN`) to "
+            "bring it up to date, or use the harness that made it"
+        )
+
+
 def upgrade_through_revisions(engine: Engine, target: str = "head") -> None:
     """Builds the schema by running the revisions alone (no create_all): what an old store
     goes through. Tests compare the result with schema.py."""

@@ -8,14 +8,15 @@ keys here are the one place that decides whether a result is new.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import Select, func, or_, select
 from sqlalchemy.exc import IntegrityError
 
-from harness.evaluation.grading import F2P_FAILING, FAILING
-from harness.evaluation.status import EvalStatus, TestStatus
+from harness.evaluation.oversize import stored_patch
+from harness.evaluation.reruns import Rerun, RunVerdict, majority_index, output_digest
+from harness.evaluation.status import EvalStatus
 from harness.store.schema import (
     REDO_KINDS,
     AttemptRecord,
@@ -28,11 +29,12 @@ from harness.store.schema import (
     utcnow,
 )
 from harness.store.sessions import Sessions
+from harness.store.spend import claim_samples, drop_attempt
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
-    from harness.flaky import Rerun, RunVerdict
+    from harness.evaluation.evaluator import EvaluationOutcome
     from harness.tasks import Task
 
 # The columns of an evaluation that come from the run it holds (the rest say what was graded).
@@ -41,6 +43,106 @@ _VERDICT_COLUMNS = (
     "cpu_seconds", "decided_by_stage", "harness_revision", "image_source", "image_name",
     "image_digest", "suspicious", "suspicion", "fault",
 )
+
+
+# What the store records of an executor's events (harness.executors.base AttemptMade and
+# Evaluated), said structurally: the store sits below the executors and agents and imports
+# neither.
+
+
+class _Named(Protocol):
+    @property
+    def value(self) -> str: ...
+
+
+class _Usage(Protocol):
+    @property
+    def input_tokens(self) -> int: ...
+    @property
+    def output_tokens(self) -> int: ...
+    @property
+    def cache_read_tokens(self) -> int: ...
+    @property
+    def cache_write_tokens(self) -> int: ...
+    @property
+    def model_dollars(self) -> float | None: ...
+
+
+class _Sample(Protocol):
+    @property
+    def call_id(self) -> int: ...
+    @property
+    def position(self) -> int: ...
+
+
+class _Candidate(Protocol):
+    @property
+    def patch(self) -> str: ...
+    @property
+    def usage(self) -> _Usage: ...
+    @property
+    def error(self) -> _Named | None: ...
+    @property
+    def error_message(self) -> str: ...
+    @property
+    def details(self) -> dict[str, Any]: ...
+    @property
+    def trajectory(self) -> list[dict[str, Any]] | None: ...
+    @property
+    def samples(self) -> Sequence[_Sample]: ...
+
+
+class MadeAttempt(Protocol):
+    """An attempt as an executor reports it (AttemptMade)."""
+
+    @property
+    def task_id(self) -> int: ...
+    @property
+    def index(self) -> int: ...
+    @property
+    def seed(self) -> int: ...
+    @property
+    def candidate(self) -> _Candidate: ...
+    @property
+    def compute_seconds(self) -> float: ...
+    @property
+    def seconds(self) -> float: ...
+    @property
+    def patch_hash(self) -> str: ...
+
+
+class _Image(Protocol):
+    @property
+    def source(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def digest(self) -> str: ...
+
+
+class GradedPatch(Protocol):
+    """A verdict as an executor reports it (Evaluated)."""
+
+    @property
+    def task_id(self) -> int: ...
+    @property
+    def patch_hash(self) -> str: ...
+    @property
+    def patch(self) -> str: ...
+    @property
+    def outcome(self) -> EvaluationOutcome: ...
+    @property
+    def charged_index(self) -> int: ...
+    @property
+    def image(self) -> _Image | None: ...
+    @property
+    def runs(self) -> Sequence[Rerun]: ...
+    @property
+    def first_run(self) -> int: ...
+    @property
+    def outcome_run(self) -> int: ...
+    @property
+    def majority(self) -> int: ...
 
 
 @dataclass(frozen=True)
@@ -60,6 +162,15 @@ class LinkedAttempt:
     task_id: int
     resolved: bool
     dollars: float
+
+
+@dataclass(frozen=True)
+class RecordedAttempt:
+    """What `record_attempt` did: stored the attempt (False: a copy was stored before), and
+    the attempts that got an existing verdict with it."""
+
+    stored: bool
+    linked: list[LinkedAttempt] = field(default_factory=list)
 
 
 class RunRecordQueries(Sessions):
@@ -148,8 +259,6 @@ class RunRecordQueries(Sessions):
     def runs_so_far(self, task_id: int) -> dict[str, tuple[RunVerdict, ...]]:
         """The verdicts of every stored run of each graded patch of the task, by patch hash:
         its rows in `evaluation_reruns`, else the evaluation's own single run."""
-        from harness.flaky import RunVerdict  # harness.flaky imports this package
-
         with self.reading() as session:
             evaluations = session.scalars(
                 select(EvaluationRecord).where(EvaluationRecord.task_id == task_id)
@@ -185,16 +294,64 @@ class RunRecordQueries(Sessions):
 
     # --- results ---------------------------------------------------------------------------
 
+    def record_attempt(
+        self, made: MadeAttempt, run_id: str, agent_hash: str, price_per_second: float,
+        replaces: int | None = None,
+    ) -> RecordedAttempt:
+        """Stores what an executor reported of one attempt, in one transaction with dropping
+        the kept row it `replaces` (an infrastructure error or budget cut being redone) and
+        claiming the ledger samples it used, whose shares become its model dollars. A counted
+        attempt whose patch already has a verdict is linked to it at once. Not stored when the
+        (run, task, index) is already: the first copy is kept."""
+        candidate = made.candidate
+        usage = candidate.usage
+        record = AttemptRecord(
+            run_id=run_id,
+            task_id=made.task_id,
+            index=made.index,
+            seed=made.seed,
+            agent_hash=agent_hash,
+            patch=stored_patch(candidate.patch),
+            patch_hash=made.patch_hash,
+            input_tokens=usage.input_tokens,
+            output_tokens=usage.output_tokens,
+            cache_read_tokens=usage.cache_read_tokens,
+            cache_write_tokens=usage.cache_write_tokens,
+            model_dollars=usage.model_dollars,
+            compute_seconds=made.compute_seconds,
+            seconds=made.seconds,
+            error_kind=candidate.error.value if candidate.error else None,
+            error_message=candidate.error_message,
+            details=candidate.details,
+            trajectory=candidate.trajectory,
+        )
+        samples = [(ref.call_id, ref.position) for ref in candidate.samples]
+        try:
+            with self.writing() as session:
+                if replaces is not None:
+                    drop_attempt(session, replaces)
+                session.add(record)
+                session.flush()
+                if samples:
+                    dollars, found = claim_samples(session, record.id, run_id, samples)
+                    if found:  # else the agent's ledger had no store: keep its own figure
+                        record.model_dollars = dollars
+                linked: list[LinkedAttempt] = []
+                if record.error_kind not in REDO_KINDS:
+                    evaluation = session.scalar(_verdict_of(made.task_id, made.patch_hash))
+                    if evaluation is not None:
+                        linked = _link(session, run_id, made.task_id, evaluation,
+                                       price_per_second)
+        except IntegrityError:
+            return RecordedAttempt(stored=False)
+        return RecordedAttempt(stored=True, linked=linked)
+
     def add_attempt(
         self, record: AttemptRecord, replaces: int | None = None,
         samples: list[tuple[int, int]] | None = None,
     ) -> bool:
-        """Stores the attempt in one transaction with dropping the kept row it `replaces` (an
-        infrastructure error or budget cut being redone) and claiming the ledger `samples`
-        (call id, position) it used, whose shares become its model dollars. False when the
-        (run, task, index) is already stored: the first copy is kept."""
-        from harness.store.spend import claim_samples, drop_attempt  # spend.py imports Store
-
+        """Stores a ready-made attempt row (imports, tests); see `record_attempt`. False when
+        the (run, task, index) is already stored."""
         try:
             with self.writing() as session:
                 if replaces is not None:
@@ -203,7 +360,7 @@ class RunRecordQueries(Sessions):
                 session.flush()
                 if samples:
                     dollars, found = claim_samples(session, record.id, record.run_id, samples)
-                    if found:  # else the agent's ledger had no store: keep its own figure
+                    if found:
                         record.model_dollars = dollars
         except IntegrityError:
             return False
@@ -226,18 +383,49 @@ class RunRecordQueries(Sessions):
             return False
         return True
 
+    def record_evaluation(
+        self, graded: GradedPatch, run_id: str, harness_revision: str, price_per_second: float,
+    ) -> list[LinkedAttempt]:
+        """Stores what an executor reported of one verdict (with its reruns on a flaky task)
+        and gives it to every attempt of the run on the task with that patch still without one.
+        Returns those attempts.
+
+        A verdict already stored (graded meanwhile elsewhere) is the same by definition: the
+        compute of the duplicate evaluation is then charged to nobody; with reruns every run
+        is stored, so every run's compute is charged, even on a verdict stored before (its runs
+        missing were made for this run)."""
+        record = _evaluation_row(graded, harness_revision)
+        new = True
+        try:
+            with self.writing() as session:
+                session.add(record)
+                session.flush()
+                evaluation_id = record.id
+        except IntegrityError:
+            new = False
+            found = self.evaluation_id(graded.task_id, graded.patch_hash)
+            assert found is not None
+            evaluation_id = found
+        charge = (graded.charged_index, graded.outcome.compute_seconds) if new else None
+        if graded.runs:
+            self.add_runs(evaluation_id, graded.runs, graded.outcome_run, record, new,
+                          majority=graded.majority, first_run=graded.first_run)
+            charge = (graded.charged_index, sum(run.compute_seconds for run in graded.runs))
+        return self.link_verdict(run_id, graded.task_id, graded.patch_hash, evaluation_id,
+                                 price_per_second, charge)
+
     def add_runs(
         self, evaluation_id: int, runs: Sequence[Rerun], outcome_run: int,
-        verdict: EvaluationRecord, new: bool,
+        verdict: EvaluationRecord, new: bool, majority: int | None = None, first_run: int = 0,
     ) -> EvalStatus:
         """Stores `runs` of the evaluation's tests after those stored (an evaluation stored
         before without rows counts as its run 0) and gives the evaluation the majority verdict
         of them all. `verdict` is run `outcome_run` of `runs`, graded: the evaluation takes
         its output and per-test verdicts when that run is the majority's (already so when the
         evaluation is `new`, made from it); a majority run made earlier gives only its status.
+        `majority` is the worker's pick among the `first_run` runs it saw stored and `runs`:
+        taken as it is unless another writer stored runs meanwhile (then counted again).
         Returns the evaluation's status."""
-        from harness.flaky import majority_index, output_digest
-
         for _ in range(3):  # a concurrent writer took the same indices: read again, append
             try:
                 with self.writing() as session:
@@ -265,7 +453,10 @@ class RunRecordQueries(Sessions):
                     ]
                     every = stored + added
                     evaluation.reruns = every
-                    chosen = majority_index([_row_verdict(row) for row in every])
+                    if majority is not None and len(stored) == first_run:
+                        chosen = majority
+                    else:
+                        chosen = majority_index([_row_verdict(row) for row in every])
                     if chosen == start + outcome_run:
                         if not new:
                             _take_verdict(evaluation, verdict)
@@ -305,54 +496,96 @@ class RunRecordQueries(Sessions):
         compute to the attempt that caused it."""
         with self.writing() as session:
             evaluation = session.get(EvaluationRecord, evaluation_id)
-            assert evaluation is not None
-            if charge is not None:
-                index, seconds = charge
-                caused = session.scalar(
-                    select(AttemptRecord).where(
-                        AttemptRecord.run_id == run_id, AttemptRecord.task_id == task_id,
-                        AttemptRecord.index == index,
-                    )
-                )
-                if caused is not None:
-                    caused.compute_seconds += seconds
-            waiting = session.scalars(
-                select(AttemptRecord).where(
-                    AttemptRecord.run_id == run_id, AttemptRecord.task_id == task_id,
-                    AttemptRecord.patch_hash == patch_hash, AttemptRecord.evaluation_id.is_(None),
-                    or_(
-                        AttemptRecord.error_kind.is_(None),
-                        AttemptRecord.error_kind.not_in(REDO_KINDS),
-                    ),
-                )
-            ).all()
-            linked = []
-            for attempt in waiting:
-                attempt.evaluation_id = evaluation_id
-                dollars = (attempt.model_dollars or 0.0) + attempt.compute_seconds * (
-                    price_per_second
-                )
-                linked.append(LinkedAttempt(task_id, evaluation.status.resolved, dollars))
-        return linked
+            assert evaluation is not None and evaluation.patch_hash == patch_hash
+            return _link(session, run_id, task_id, evaluation, price_per_second, charge)
+
+
+def _verdict_of(task_id: int, patch_hash: str) -> Select[tuple[EvaluationRecord]]:
+    return select(EvaluationRecord).where(
+        EvaluationRecord.task_id == task_id, EvaluationRecord.patch_hash == patch_hash
+    )
+
+
+def _link(
+    session: Session, run_id: str, task_id: int, evaluation: EvaluationRecord,
+    price_per_second: float, charge: tuple[int, float] | None = None,
+) -> list[LinkedAttempt]:
+    """link_verdict inside the caller's transaction."""
+    if charge is not None:
+        index, seconds = charge
+        caused = session.scalar(
+            select(AttemptRecord).where(
+                AttemptRecord.run_id == run_id, AttemptRecord.task_id == task_id,
+                AttemptRecord.index == index,
+            )
+        )
+        if caused is not None:
+            caused.compute_seconds += seconds
+    waiting = session.scalars(
+        select(AttemptRecord).where(
+            AttemptRecord.run_id == run_id, AttemptRecord.task_id == task_id,
+            AttemptRecord.patch_hash == evaluation.patch_hash,
+            AttemptRecord.evaluation_id.is_(None),
+            or_(
+                AttemptRecord.error_kind.is_(None),
+                AttemptRecord.error_kind.not_in(REDO_KINDS),
+            ),
+        )
+    ).all()
+    linked = []
+    for attempt in waiting:
+        attempt.evaluation_id = evaluation.id
+        dollars = (attempt.model_dollars or 0.0) + attempt.compute_seconds * price_per_second
+        linked.append(LinkedAttempt(task_id, evaluation.status.resolved, dollars))
+    return linked
+
+
+def _evaluation_row(graded: GradedPatch, harness_revision: str) -> EvaluationRecord:
+    """The row of a reported verdict, with its per-test results."""
+    outcome = graded.outcome
+    record = EvaluationRecord(
+        task_id=graded.task_id,
+        patch_hash=graded.patch_hash,
+        status=outcome.status,
+        apply_method=outcome.apply_method,
+        patch=stored_patch(graded.patch),
+        eval_script=outcome.eval_script,
+        test_output=outcome.test_output,
+        log=outcome.log,
+        seconds=outcome.seconds,
+        compute_seconds=outcome.compute_seconds,
+        cpu_seconds=outcome.cpu_seconds,
+        decided_by_stage=outcome.decided_by_stage,
+        harness_revision=harness_revision,
+        suspicious=outcome.suspicious,
+        suspicion=outcome.suspicion,
+        fault=outcome.fault,
+    )
+    if graded.image is not None:
+        record.image_source = graded.image.source
+        record.image_name = graded.image.name
+        record.image_digest = graded.image.digest
+    if outcome.grade is not None:
+        record.tests = [
+            TestResultRecord(
+                name=verdict.name,
+                kind=verdict.kind,
+                status=verdict.status.value if verdict.status else None,
+                passed=verdict.passed,
+                counts_against=verdict.counts_against,
+            )
+            for verdict in outcome.grade.verdicts
+        ]
+    return record
 
 
 def _row_verdict(row: EvaluationRerunRecord) -> RunVerdict:
-    from harness.flaky import RunVerdict  # harness.flaky imports this package
-
     return RunVerdict(row.status, tuple(row.failing))
 
 
 def _failing(tests: Sequence[TestResultRecord]) -> tuple[str, ...]:
-    """The stored listed tests that counted against their evaluation (the grading rule)."""
-    failing = []
-    for test in tests:
-        if test.kind not in ("FAIL_TO_PASS", "PASS_TO_PASS"):
-            continue
-        status = TestStatus(test.status) if test.status is not None else None
-        against = F2P_FAILING if test.kind == "FAIL_TO_PASS" else FAILING
-        if status is None or status in against:
-            failing.append(test.name)
-    return tuple(failing)
+    """The stored listed tests that counted against their evaluation, as grading decided."""
+    return tuple(test.name for test in tests if test.counts_against)
 
 
 def _take_verdict(evaluation: EvaluationRecord, verdict: EvaluationRecord) -> None:
@@ -364,6 +597,7 @@ def _take_verdict(evaluation: EvaluationRecord, verdict: EvaluationRecord) -> No
             continue  # not given (e.g. no image identity): the column's value stands
         setattr(evaluation, column, value)
     evaluation.tests = [
-        TestResultRecord(name=test.name, kind=test.kind, status=test.status, passed=test.passed)
+        TestResultRecord(name=test.name, kind=test.kind, status=test.status, passed=test.passed,
+                         counts_against=test.counts_against)
         for test in verdict.tests
     ]

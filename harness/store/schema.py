@@ -128,8 +128,8 @@ class EvaluationRecord(Base):
 
 class EvaluationRerunRecord(Base):
     """One run of a candidate's tests on a task whose validation found flaky tests (`run
-    --reruns N`, harness/flaky.py): the evaluation holds the majority verdict of its runs.
-    An evaluation without rows here was run once."""
+    --reruns N`, harness/evaluation/reruns.py): the evaluation holds the majority verdict of
+    its runs. An evaluation without rows here was run once."""
 
     __tablename__ = "evaluation_reruns"
     __table_args__ = (UniqueConstraint("evaluation_id", "index"),)
@@ -164,6 +164,8 @@ class TestResultRecord(Base):
     # None: the test did not appear in the output at all (graded as failed).
     status: Mapped[str | None] = mapped_column(String(20), nullable=True)
     passed: Mapped[bool] = mapped_column()
+    # What grading decided: this test alone keeps the candidate unresolved (never for OTHER).
+    counts_against: Mapped[bool] = mapped_column(Boolean, default=False)
 
     evaluation: Mapped[EvaluationRecord] = relationship(back_populates="tests")
 

@@ -35,9 +35,9 @@ class Sessions:
     """Owns the engine; hands out short sessions. Writes are serialized in-process so worker
     threads never fight over SQLite's single writer."""
 
-    def __init__(self, db: str | Path | None = None) -> None:
+    def __init__(self, db: str | Path | None = None, read_only: bool = False) -> None:
         self.url = database_url(db)
-        self.engine: Engine = make_engine(self.url)
+        self.engine: Engine = make_engine(self.url, read_only=read_only)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         event.listen(self._sessions, "before_flush", _check_lengths)
         self._write_lock = threading.Lock()

@@ -1,6 +1,9 @@
 """Store access for the ledger of spend (`model_calls`, `sample_uses`): record a call, sum a
 run's or a task's spend, let an attempt claim the samples it used, and the run's spend split
-into what its attempts used and what nothing used."""
+into what its attempts used and what nothing used.
+
+`SpendQueries` is the query group Store mixes in; the module functions taking a store are the
+same queries for callers that hold one (kept: the ledger, reports and benchmarks use them)."""
 
 from __future__ import annotations
 
@@ -10,30 +13,64 @@ from typing import Any
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from harness.store import Store
 from harness.store.schema import REDO_KINDS, AttemptRecord, ModelCallRecord, SampleUseRecord
+from harness.store.sessions import Sessions
 
 
-def add_call(store: Store, values: dict[str, Any]) -> int:
-    record = ModelCallRecord(**values)
-    with store.writing() as session:
-        session.add(record)
-        session.flush()
-        return record.id
+class SpendQueries(Sessions):
+    """The ledger of spend, as the ledger writes it and the reports read it."""
+
+    def add_call(self, values: dict[str, Any]) -> int:
+        record = ModelCallRecord(**values)
+        with self.writing() as session:
+            session.add(record)
+            session.flush()
+            return record.id
+
+    def billed(self, run_id: str, instance_id: str | None = None) -> tuple[float, int]:
+        """(dollars billed, model calls answered) for a run, or one task of it, over every
+        invocation. Unknown prices count 0 (a dollar budget is refused for unpriced models)."""
+        calls = ModelCallRecord.__table__.c
+        query = select(func.coalesce(func.sum(calls.dollars), 0.0), func.count()).where(
+            calls.run_id == run_id, calls.outcome != "error"
+        )
+        if instance_id is not None:
+            query = query.where(calls.instance_id == instance_id)
+        with self.reading() as session:
+            dollars, count = session.execute(query).one()
+        return float(dollars), int(count)
+
+    def run_spend(self, run_id: str) -> RunSpend:
+        return _run_spend(self, run_id)
+
+    def cached_cost_by_attempt(self, run_id: str) -> dict[int, float]:
+        """Per attempt of the run: what its samples answered from the response cache cost when
+        they were made (0 or absent when it paid for all its samples)."""
+        return _cached_cost_by_attempt(self, run_id)
+
+    def attempt_samples(self, attempt_id: int) -> list[SampleUse]:
+        """The ledger samples one attempt used, in call order."""
+        return _attempt_samples(self, attempt_id)
 
 
-def billed(store: Store, run_id: str, instance_id: str | None = None) -> tuple[float, int]:
-    """(dollars billed, model calls answered) for a run, or one task of it, over every
-    invocation. Unknown prices count 0 (a dollar budget is refused for unpriced models)."""
-    calls = ModelCallRecord.__table__.c
-    query = select(func.coalesce(func.sum(calls.dollars), 0.0), func.count()).where(
-        calls.run_id == run_id, calls.outcome != "error"
-    )
-    if instance_id is not None:
-        query = query.where(calls.instance_id == instance_id)
-    with store.reading() as session:
-        dollars, count = session.execute(query).one()
-    return float(dollars), int(count)
+def add_call(store: SpendQueries, values: dict[str, Any]) -> int:
+    return store.add_call(values)
+
+
+def billed(store: SpendQueries, run_id: str, instance_id: str | None = None) -> tuple[float, int]:
+    return store.billed(run_id, instance_id)
+
+
+def run_spend(store: SpendQueries, run_id: str) -> RunSpend:
+    return store.run_spend(run_id)
+
+
+def cached_cost_by_attempt(store: SpendQueries, run_id: str) -> dict[int, float]:
+    return store.cached_cost_by_attempt(run_id)
+
+
+def attempt_samples(store: SpendQueries, attempt_id: int) -> list[SampleUse]:
+    return store.attempt_samples(attempt_id)
 
 
 def claim_samples(
@@ -113,7 +150,7 @@ class RunSpend:
         return dict(vars(self))
 
 
-def run_spend(store: Store, run_id: str) -> RunSpend:
+def _run_spend(store: Sessions, run_id: str) -> RunSpend:
     calls = ModelCallRecord.__table__.c
     uses = SampleUseRecord.__table__.c
     attempts = AttemptRecord.__table__.c
@@ -161,9 +198,7 @@ def run_spend(store: Store, run_id: str) -> RunSpend:
     )
 
 
-def cached_cost_by_attempt(store: Store, run_id: str) -> dict[int, float]:
-    """Per attempt of the run: what its samples answered from the response cache cost when
-    they were made (0 or absent when it paid for all its samples)."""
+def _cached_cost_by_attempt(store: Sessions, run_id: str) -> dict[int, float]:
     calls = ModelCallRecord.__table__.c
     uses = SampleUseRecord.__table__.c
     attempts = AttemptRecord.__table__.c
@@ -190,8 +225,7 @@ class SampleUse:
     dollars_when_made: float | None  # a cached sample: its share of what it cost when made
 
 
-def attempt_samples(store: Store, attempt_id: int) -> list[SampleUse]:
-    """The ledger samples one attempt used, in call order."""
+def _attempt_samples(store: Sessions, attempt_id: int) -> list[SampleUse]:
     calls = ModelCallRecord.__table__.c
     uses = SampleUseRecord.__table__.c
     with store.reading() as session:

@@ -18,7 +18,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from harness.evaluation.evaluator import TestSetup
-from harness.sandboxes.debootstrap import SUITE_PYTHON
+from harness.images.debootstrap import SUITE_PYTHON
 
 # libyaml's loader where PyYAML was built with it (the pure-Python one is ~50 times slower).
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)

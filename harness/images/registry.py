@@ -20,8 +20,8 @@ import docker.errors
 import requests
 from tqdm import tqdm
 
+from harness.images.image_names import registry_of, split_reference
 from harness.locks import file_lock
-from harness.sandboxes.image_names import registry_of, split_reference
 
 UNREACHABLE_HINT = "no registry reachable; use --images build"
 # Words the daemon passes on from a registry that is there but busy or failing for now.

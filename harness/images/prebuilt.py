@@ -21,10 +21,9 @@ import docker
 import docker.errors
 
 from harness.evaluation.evaluator import TestSetup
-from harness.sandboxes.base import ImageBuildError
-from harness.sandboxes.image_names import ImageIdentity, ImageOptions, prebuilt_name
-from harness.sandboxes.official_layout import adapt_official_image, official_test_setup
-from harness.sandboxes.registry import (
+from harness.images.image_names import ImageIdentity, ImageOptions, prebuilt_name
+from harness.images.official_layout import adapt_official_image, official_test_setup
+from harness.images.registry import (
     ImageNotInRegistry,
     PulledImage,
     Puller,
@@ -32,6 +31,7 @@ from harness.sandboxes.registry import (
     RegistryUnreachable,
     human_size,
 )
+from harness.sandboxes.base import ImageBuildError
 from harness.tasks import Task
 
 Log = Callable[[str], None]
@@ -169,7 +169,7 @@ class ImageResolver:
             return official_test_setup(task, own(task))
         setup = own(task)
         if setup is None:
-            from harness.sandboxes.specs import spec_for
+            from harness.images.specs import spec_for
 
             spec_for(task.repo, task.version)  # raises the SpecError that says what to add
             raise AssertionError("unreachable")

@@ -21,11 +21,11 @@ import docker
 
 from harness.evaluation.eval_script import test_targets
 from harness.evaluation.evaluator import TestSetup
+from harness.images.build import PRISTINE, _build_image, _labels, _tag_part
+from harness.images.debootstrap import image_exists
+from harness.images.registry import PulledImage
 from harness.patches import diff_targets
 from harness.sandboxes.base import TESTBED
-from harness.sandboxes.debootstrap import image_exists
-from harness.sandboxes.images import PRISTINE, _build_image, _labels, _tag_part
-from harness.sandboxes.registry import PulledImage
 from harness.tasks import Task
 
 CONDA_ROOT = "/opt/miniconda3"
@@ -94,7 +94,7 @@ def official_test_setup(task: Task, own: TestSetup | None) -> TestSetup:
     else:
         raise LookupError(
             f"no test command known for {task.repo} on a prebuilt image: add an environment "
-            "spec for it (harness/sandboxes/environments) or use --images build"
+            "spec for it (harness/images/environments) or use --images build"
         )
     return TestSetup(
         test_cmd=command,

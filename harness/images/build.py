@@ -27,17 +27,18 @@ import docker
 import docker.errors
 from docker.models.containers import Container
 
-from harness.locks import file_lock
-from harness.repos import RepoError, RepoSource
-from harness.sandboxes.base import TESTBED, ImageBuildError
-from harness.sandboxes.debootstrap import (
+from harness.images.debootstrap import (
     DEFAULT_PACKAGES,
     BaseImageSpec,
     ensure_base_image,
     image_exists,
 )
-from harness.sandboxes.specs import EnvironmentSpec, spec_for
-from harness.sandboxes.wheelhouse import SdistBuilder, ensure_wheelhouse
+from harness.images.specs import EnvironmentSpec, spec_for
+from harness.images.wheelhouse import SdistBuilder, ensure_wheelhouse
+from harness.locks import file_lock
+from harness.repos import RepoError, RepoSource
+from harness.sandboxes.base import TESTBED, ImageBuildError
+from harness.sandboxes.owner import owner_labels
 from harness.tasks import Task
 
 RECIPE_VERSION = 1
@@ -140,7 +141,8 @@ def _build_image(
             command=["sleep", "infinity"],
             detach=True,
             init=True,
-            labels={"harness": "1", "harness.tier": "build"},
+            # The owner too: a build container of a killed run is an orphan to reap.
+            labels={"harness": "1", "harness.tier": "build", **owner_labels()},
         )
         if files is not None and not container.put_archive("/", files):
             raise ImageBuildError(f"copying files into the build container for {tag} failed")
@@ -200,7 +202,8 @@ def container_sdist_builder(
         try:
             container = client.containers.run(
                 base, command=["sleep", "infinity"], detach=True, init=True,
-                network_disabled=True, labels={"harness": "1", "harness.tier": "build"},
+                network_disabled=True,
+                labels={"harness": "1", "harness.tier": "build", **owner_labels()},
             )
             if not container.put_archive("/", buffer.getvalue()):
                 raise ImageBuildError(f"copying {sdist.name} into the build container failed")

@@ -1,29 +1,30 @@
-"""Validation of tasks: can this harness host and grade each one?
-
-For every task: build its environment, evaluate the gold patch and the empty patch `repeats`
-times each, and record whether the environment built, whether gold resolves (every time, or,
-where tests are flaky, in a majority of runs beyond chance: what `run --reruns` keeps, and
-which takes 8 or more runs to show), whether the empty patch never does, and which listed
-tests changed status between identical runs (flaky). A task is valid when all three hold.
-`run` and `report` leave invalid tasks out unless asked not to, saying how many and why.
-
-Results live in the store's database (table `validations`, declared here on the store's Base),
-keyed by (instance id, task content hash, environment spec): a changed task or spec is
-validated afresh.
-"""
+"""What a task's validation found, and the rules that make it valid (pure: no store, no
+sandbox pool); `validate_task` validates one task in one sandbox, the simplest way."""
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from harness.evaluation.evaluator import EvaluationOutcome, TestSetup, evaluate
 from harness.evaluation.status import EvalStatus
-from harness.store import Store, ValidationRecord
 from harness.tasks import Task
+
+if TYPE_CHECKING:  # types only: the rules load without the evaluator (validate's parser)
+    from harness.evaluation.evaluator import EvaluationOutcome, TestSetup
+
+
+def environment_errors() -> tuple[type[Exception], ...]:
+    """What keeps a task's environment from being made: recorded as the task's (in)validity,
+    never retried as an infrastructure error. (Imported when asked: the image builders pull in
+    the Docker client, which `report` and `--help` do not need.)"""
+    from harness.images.specs import SpecError
+    from harness.repos import RepoError
+    from harness.sandboxes.base import ImageBuildError
+
+    return (ImageBuildError, RepoError, SpecError)
 
 Log = Callable[[str], None]
 DEFAULT_REPEATS = 2
@@ -162,14 +163,12 @@ def validate_task(
     one sandbox (reset before each evaluation). Environment failures (spec, repository, build)
     are recorded, not raised; a sandbox failure (SandboxError) is raised, as an infrastructure
     error to retry."""
-    from harness.repos import RepoError
-    from harness.sandboxes.base import ImageBuildError
-    from harness.sandboxes.specs import SpecError
+    from harness.evaluation.evaluator import evaluate
 
     started = time.monotonic()
     try:
         image = prepare_image(task)
-    except (ImageBuildError, RepoError, SpecError) as error:
+    except environment_errors() as error:
         message = str(error).strip().splitlines()
         short = " ".join(message[:1] + message[-3:])[:600]
         return ValidationResult(task.instance_id, spec_name, False, env_error=short,
@@ -188,71 +187,3 @@ def validate_task(
         sandbox.close()
     result.seconds = time.monotonic() - started
     return result
-
-
-# --- the store ----------------------------------------------------------------------------
-
-
-def save_validation(store: Store, task: Task, result: ValidationResult, repeats: int) -> None:
-    from harness.provenance import code_revision
-
-    store.save_validation(
-        task.instance_id, task.content_hash, result.spec,
-        repo=task.repo,
-        version=task.version,
-        env_ok=result.env_ok,
-        gold_resolves=result.gold_resolves,
-        empty_unresolved=result.empty_unresolved,
-        flaky_tests=result.flaky_tests,
-        repeats=repeats,
-        valid=result.valid,
-        reason=result.reason,
-        details={"runs": [run.to_json() for run in result.runs], "env_error": result.env_error},
-        seconds=result.seconds,
-        harness_revision=code_revision(),
-    )
-
-
-def stored_validations(store: Store, tasks: Iterable[Task]) -> dict[str, ValidationRecord]:
-    """The newest validation of each task's exact definition (any spec), by instance id."""
-    return store.newest_validations((task.instance_id, task.content_hash) for task in tasks)
-
-
-@dataclass
-class Selection:
-    """Tasks kept for a run, and those left out because they failed validation (with why)."""
-
-    tasks: list[Task]
-    left_out: dict[str, str] = field(default_factory=dict)  # instance id -> reason
-    not_validated: list[str] = field(default_factory=list)
-
-    def summary(self) -> str:
-        """One or two lines for the user; empty when nothing was left out."""
-        if not self.left_out:
-            return ""
-        reasons: dict[str, int] = {}
-        for reason in self.left_out.values():
-            kind = reason.split(":", 1)[0].split(" (", 1)[0]
-            reasons[kind] = reasons.get(kind, 0) + 1
-        parts = ", ".join(f"{count} {kind}" for kind, count in sorted(reasons.items()))
-        return (
-            f"left out {len(self.left_out)} task(s) that failed validation ({parts}); "
-            "--include-unvalidated keeps them"
-        )
-
-
-def select_validated(store: Store, tasks: list[Task], include_unvalidated: bool) -> Selection:
-    """Leaves out tasks whose stored validation failed, unless `include_unvalidated`. Tasks
-    never validated are kept (and listed in `not_validated`)."""
-    records = stored_validations(store, tasks)
-    selection = Selection([])
-    for task in tasks:
-        record = records.get(task.instance_id)
-        if record is None:
-            selection.not_validated.append(task.instance_id)
-            selection.tasks.append(task)
-        elif record.valid or include_unvalidated:
-            selection.tasks.append(task)
-        else:
-            selection.left_out[task.instance_id] = record.reason
-    return selection
