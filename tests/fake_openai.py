@@ -10,12 +10,16 @@ It keeps its own bill, as a provider does: every answer it sent with status 200 
 tokens and their dollars (at `prices`, dollars per million tokens) to `bill`. A test then
 holds the harness's ledger against this bill.
 
+The selector modes at the end (repro_responder, judge_responder) write reproduction tests and
+judge choices from the prompt, deterministically.
+
 Not a test module: pytest collects only test_*.py.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from collections import deque
@@ -271,3 +275,139 @@ class FakeOpenAI:
                 "prompt_tokens_details": {"cached_tokens": reply.cached_tokens},
             },
         }
+
+
+# -- modes that answer the LLM selectors' prompts (harness/selection/llm) ---------------------
+#
+# Deterministic answers written from the prompt itself, as a model would write them from the
+# issue: `repro_responder` writes reproduction tests, `judge_responder` answers a judge prompt,
+# `selection_responder` tells the two prompts apart. The scripted `Reply`s above still come
+# first when a test queues any.
+
+_ISSUE = re.compile(r"<issue>\n?(.*?)</issue>", re.DOTALL)
+_ANY_BLOCK = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[ \t]*\n(.*?)```", re.DOTALL)
+_CANDIDATE = re.compile(r"^#+\s*Candidate (\d+)\b", re.MULTILINE)
+
+# What each test of a repro answer is, in sample order (repeating when n is larger):
+# - "reproduce": runs the issue's reproduction code and asserts its expected output;
+# - "first_line": the same, up to the code's first print and the first expected line;
+# - "passes": a test that passes at the base commit (does not reproduce the issue);
+# - "prose": no code block; "syntax": a syntax error; "no_test": code without a test function.
+REPRO_KINDS = ("reproduce", "first_line", "passes", "prose", "syntax", "no_test")
+
+_REPRO_TEST = '''\
+import contextlib
+import io
+
+CODE = {code!r}
+EXPECTED = {expected!r}
+
+
+def test_issue_is_fixed():
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        exec(compile(CODE, "<issue>", "exec"), {{"__name__": "__issue__"}})
+    assert out.getvalue().strip() == EXPECTED.strip()
+'''
+
+
+def _user_text(body: dict[str, Any]) -> str:
+    parts = []
+    for message in body.get("messages", []):
+        content = message.get("content")
+        if isinstance(content, str):
+            parts.append(content)
+    return "\n".join(parts)
+
+
+def issue_of(body: dict[str, Any]) -> str:
+    text = _user_text(body)
+    found = _ISSUE.search(text)
+    return found.group(1) if found else text
+
+
+def reproduction(issue: str) -> tuple[str, str] | None:
+    """(code, expected output) of an issue written as the demo tasks are: a ```python block
+    under "Reproduction" and a block after "Expected output"."""
+    code = next((body for tag, body in _ANY_BLOCK.findall(issue) if tag == "python"), None)
+    marker = issue.find("Expected output")
+    if code is None or marker < 0:
+        return None
+    after = _ANY_BLOCK.search(issue, marker)
+    return (code, after.group(2)) if after else None
+
+
+def repro_answer(kind: str, issue: str) -> str:
+    found = reproduction(issue)
+    if kind in ("reproduce", "first_line") and found is not None:
+        code, expected = found
+        if kind == "first_line":
+            lines = code.splitlines()
+            first = next(i for i, line in enumerate(lines) if line.lstrip().startswith("print"))
+            code = "\n".join(lines[: first + 1]) + "\n"
+            expected = expected.splitlines()[0] + "\n"
+        test = _REPRO_TEST.format(code=code, expected=expected)
+        return f"Here is the test.\n\n```python\n{test}```\n"
+    if kind in ("reproduce", "first_line", "passes"):
+        return "```python\ndef test_arithmetic():\n    assert 1 + 1 == 2\n```\n"
+    if kind == "prose":
+        return "I would write a test that calls the function and checks what it returns."
+    if kind == "syntax":
+        return "```python\ndef test_broken(:\n    assert True\n```\n"
+    if kind == "no_test":
+        return "```python\nprint('hello')\n```\n"
+    raise ValueError(f"unknown repro kind {kind!r}; known: {REPRO_KINDS}")
+
+
+def repro_responder(
+    kinds: tuple[str, ...] = ("reproduce",), **reply: Any
+) -> Callable[[dict[str, Any]], Reply]:
+    """Answers every prompt with n reproduction tests. The samples of one prompt are numbered
+    across calls (a second call for the same issue goes on where the first stopped), and sample
+    i is of kind kinds[i % len(kinds)]."""
+    served: dict[str, int] = {}
+    lock = threading.Lock()
+
+    def respond(body: dict[str, Any]) -> Reply:
+        n = int(body.get("n") or 1)
+        issue = issue_of(body)
+        key = json.dumps(body.get("messages"), sort_keys=True)
+        with lock:
+            first = served.get(key, 0)
+            served[key] = first + n
+        texts = [repro_answer(kinds[(first + i) % len(kinds)], issue) for i in range(n)]
+        return Reply(texts=texts, **reply)
+
+    return respond
+
+
+def judge_candidates(body: dict[str, Any]) -> dict[int, str]:
+    """Candidate number -> its section of a judge prompt."""
+    text = _user_text(body)
+    marks = list(_CANDIDATE.finditer(text))
+    return {
+        int(mark.group(1)): text[mark.end(): marks[i + 1].start() if i + 1 < len(marks) else None]
+        for i, mark in enumerate(marks)
+    }
+
+
+def judge_responder(prefer: str, **reply: Any) -> Callable[[dict[str, Any]], Reply]:
+    """Answers a judge prompt with the first candidate whose diff holds `prefer`; with no such
+    candidate, with prose that names none (garbage a judge must survive)."""
+
+    def respond(body: dict[str, Any]) -> Reply:
+        for number, section in sorted(judge_candidates(body).items()):
+            if prefer in section:
+                return Reply(texts=[f"Candidate {number} fixes it.\nCHOICE: {number}"], **reply)
+        return Reply(texts=["They all look plausible to me."], **reply)
+
+    return respond
+
+
+def selection_responder(
+    kinds: tuple[str, ...] = ("reproduce",), prefer: str = "", **reply: Any
+) -> Callable[[dict[str, Any]], Reply]:
+    """Repro prompts get tests, judge prompts (with candidates) a choice."""
+    repro = repro_responder(kinds, **reply)
+    judge = judge_responder(prefer, **reply)
+    return lambda body: judge(body) if judge_candidates(body) else repro(body)

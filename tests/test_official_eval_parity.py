@@ -182,9 +182,9 @@ def _our_parts(script: str) -> EvalParts:
 
 
 def _our_script(row: dict) -> str:
+    from harness.backends.docker_backend import own_test_setup
     from harness.evaluation.eval_script import build_eval_script
     from harness.evaluation.evaluator import junit_report_path, script_inputs
-    from harness.backends.docker_backend import own_test_setup
     from harness.images.official_layout import official_test_setup
     from harness.tasks import task_from_row
 

@@ -82,7 +82,7 @@ def test_a_store_from_before_migrations_is_upgraded_keeping_its_rows(db_url):
 
 
 def test_stored_test_results_get_what_grading_decided_of_them(db_url):
-    """Revision 0008 stores `counts_against`; rows from before get it by grading's rule."""
+    """Revision 0007 stores `counts_against`; rows from before get it by grading's rule."""
     engine = make_engine(database_url(db_url))
     upgrade_through_revisions(engine, "0006")
     rows = [  # (name, kind, status): absent, failed, skipped and passed, of each kind

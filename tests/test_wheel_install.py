@@ -69,8 +69,10 @@ def test_the_wheel_carries_its_data(wheel_python, tmp_path):
     probe = (
         "import json, harness; from harness.agents.llm_config import project_agents_dir; "
         "from harness.images.specs import load_specs; "
+        "from harness.selection.llm.config import load_definition; "
         "print(json.dumps({'file': harness.__file__, "
         "'agents': sorted(p.name for p in project_agents_dir().glob('*.yaml')), "
+        "'selectors': [load_definition(k).selector for k in ('repro', 'judge')], "
         "'specs': sorted(s.name for s in load_specs())}))"
     )
     done = subprocess.run([str(wheel_python), "-c", probe], capture_output=True, text=True,
@@ -79,6 +81,7 @@ def test_the_wheel_carries_its_data(wheel_python, tmp_path):
     found = json.loads(done.stdout)
     assert str(wheel_python.parents[1]) in found["file"], found["file"]
     assert found["agents"] == ["bash.yaml", "mutation.yaml", "oneshot.yaml"]
+    assert found["selectors"] == ["repro", "judge"]  # the LLM selectors' bundled definitions
     assert "demo" in found["specs"] and "sympy" in found["specs"]
 
 

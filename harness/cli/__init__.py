@@ -1,5 +1,5 @@
 """Command line: `python -m harness run | validate | report | compare | export | show | doctor |
-sandbox | images | view`.
+sandbox | images | view | select`.
 
 Each command lives in a module of this package with a `register(commands)` that adds its parser
 and sets its handler; adding a command is one line in COMMANDS. The options `run` and
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 
-from harness.cli import doctor, images, reports, run, sandbox, show, swebench, view
+from harness.cli import doctor, images, reports, run, sandbox, select, show, swebench, view
 from harness.cli.errors import UserError, eprint
 from harness.store import StoreError
 
@@ -24,6 +24,7 @@ COMMANDS = (
     swebench,  # validate
     images,  # images push
     view,  # view: the read-only web viewer
+    select,  # select
 )
 
 

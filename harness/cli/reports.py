@@ -133,10 +133,34 @@ def command_report(args: argparse.Namespace) -> int:
         print(render_analyses_json(analyses))
     else:
         print(render_analyses(analyses, markdown=args.format == "markdown"))
+        for table in _selection_tables(runs, args):
+            print()
+            print(table)
         for line in _view_lines(args.view_url, [r.name for r in runs if not r.external],
                                 markdown=args.format == "markdown"):
             print(line)
     return 0
+
+
+def _selection_tables(runs: list, args: argparse.Namespace) -> list[str]:
+    """The selection table of each stored run that has selections (`python -m harness
+    select`): each selector beside the oracle at every k, with its cost."""
+    from harness.reports.selection_table import render_selection_table, selection_table
+
+    stored = [run for run in runs if not run.external]
+    if not stored or ("://" not in args.db and not Path(args.db).exists()):
+        return []
+    store = _open_store(args.db)
+    try:
+        tables = []
+        for run in stored:
+            if not store.selections(run.name):
+                continue
+            table = selection_table(store, run, seed=args.seed, bootstrap=args.bootstrap)
+            tables.append(render_selection_table(table, markdown=args.format == "markdown"))
+        return tables
+    finally:
+        store.close()
 
 
 def _view_lines(view_url: str | None, run_ids: list[str], markdown: bool,
@@ -229,8 +253,10 @@ def command_export(args: argparse.Namespace) -> int:
 
     try:
         check_selector(args.select)
-    except (OracleSelectionError, ValueError) as error:
+    except OracleSelectionError as error:
         raise UserError(str(error)) from None
+    except ValueError:
+        pass  # a selector of harness/selection: export_run reads its stored choices
     if looks_external(args.run):
         raise UserError(f"{args.run} is a result file: only runs of the store have patches")
     store = _open_store(args.db)
@@ -247,7 +273,7 @@ def command_export(args: argparse.Namespace) -> int:
                 store, run, args.select, out, name=args.name, site=args.site, oss=args.oss,
                 model_name=args.model_name, allow_suspicious=args.allow_suspicious,
             )
-        except SuspiciousSelectionError as error:
+        except (SuspiciousSelectionError, ValueError) as error:
             raise UserError(str(error)) from None
     finally:
         store.close()
@@ -357,8 +383,10 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     export.add_argument("run", metavar="RUN")
     export.add_argument("--select", default="vote",
-                        help="vote (majority over normalized patches, default) or first "
-                        "(first non-empty attempt); oracle choices are refused")
+                        help="vote (majority over normalized patches, default), first "
+                        "(first non-empty attempt), or a selector stored by `select` (e.g. "
+                        "regression+behavior: its evidence goes beside each patch); oracle "
+                        "choices are refused")
     export.add_argument("--out", help="package directory (default results/export/RUN)")
     export.add_argument("--force", action="store_true", help="write into a non-empty --out")
     export.add_argument("--name", help="system name for metadata.yaml (default: the run id)")

@@ -27,7 +27,13 @@ from harness.evaluation.oversize import MAX_PATCH_BYTES, is_refused, refusal_mes
 from harness.evaluation.status import EvalStatus
 from harness.evaluation.tamper import FRAMEWORK_REPOS, scan_patch
 from harness.patches import touched_files
-from harness.sandboxes.base import Sandbox, SandboxError, SandboxStarved, SandboxTimeout
+from harness.sandboxes.base import (
+    ExecResult,
+    Sandbox,
+    SandboxError,
+    SandboxStarved,
+    SandboxTimeout,
+)
 from harness.sandboxes.cpu import cpu_use
 from harness.tasks import Task
 
@@ -155,7 +161,6 @@ def evaluate(
     compute_before = sandbox.compute_seconds
     script = build_eval_script(script_inputs(task, patch, setup, report_path))
     sandbox.reset()
-    fault = ""
     cpu_before = sandbox.cpu_sample()
     try:
         result = sandbox.exec(
@@ -174,69 +179,94 @@ def evaluate(
     if timed_out and cpu.starved and not sandbox.crowded():
         # The host, not the candidate, ran out of time: never a verdict.
         raise SandboxStarved(f"the tests ran out of time starved of CPU: {cpu.describe()}")
-    log = result.stderr
-    apply_method = _apply_method(log)
-
-    test_output = ""
-    graded: Grade | None = None
-    if result.timed_out:
-        status = EvalStatus.TIMEOUT
-    elif result.exit_code == EXIT_ENV_FAILED:
-        # The image's environment, not the candidate: nothing ran (validation shows it, as the
-        # gold patch comes out the same).
-        status = EvalStatus.ERROR
-        fault = "the test environment could not be activated (see the log)"
-    elif result.exit_code == EXIT_PATCH_FAILED:
-        status = EvalStatus.PATCH_FAILED
-    elif result.exit_code == EXIT_TEST_PATCH_FAILED:
-        status = EvalStatus.TEST_PATCH_FAILED
-    elif result.exit_code in (EXIT_TESTS_RAN, EXIT_TESTS_TIMED_OUT):
-        test_output = _read_test_output(sandbox) if result.truncated else result.stdout
-        expected = [*task.FAIL_TO_PASS, *task.PASS_TO_PASS]
-        statuses = parser_for(setup.log_parser)(test_output, expected)
-        fail_to_pass = graded_fail_to_pass(task, setup)
-        pass_to_pass = graded_tests(task.PASS_TO_PASS, setup.not_graded)
-        left = sorted({*task.FAIL_TO_PASS, *task.PASS_TO_PASS} - {*fail_to_pass, *pass_to_pass})
-        if left:
-            log += f"\nnot graded (need a network the sandbox lacks): {', '.join(left)}\n"
-        graded = grade(statuses, fail_to_pass, pass_to_pass)
-        if report_path:
-            contradiction = junit.disagreement(
-                statuses, _read_report(sandbox, report_path), expected
-            )
-            if contradiction:
-                suspicions.append(contradiction)
-        if result.exit_code == EXIT_TESTS_TIMED_OUT:
-            # A run cut short is an error whatever it printed before: never a pass.
-            status = EvalStatus.TIMEOUT
-        elif not statuses:
-            status = EvalStatus.ERROR
-            fault = faults.no_tests_fault(log)
-        else:
-            status = EvalStatus.RESOLVED if graded.resolved else EvalStatus.UNRESOLVED
-    elif faults.signal_name(result.exit_code) and faults.sandbox_alive(sandbox):
-        status = EvalStatus.ERROR
-        fault = faults.killed_script_fault(result.exit_code)
-        test_output = _read_test_output(sandbox)
-    else:
-        raise SandboxError(
-            f"evaluation script ended with unexpected exit code {result.exit_code}: "
-            f"{result.stderr[-500:]}"
-        )
+    verdict = _verdict(task, setup, sandbox, result, report_path)
     return EvaluationOutcome(
-        status=status,
-        apply_method=apply_method,
+        status=verdict.status,
+        apply_method=_apply_method(result.stderr),
         eval_script=script,
-        test_output=test_output,
-        log=log,
-        grade=graded,
+        test_output=verdict.test_output,
+        log=result.stderr + verdict.log_note,
+        grade=verdict.grade,
         seconds=time.monotonic() - started,
         compute_seconds=sandbox.compute_seconds - compute_before,
-        suspicion="; ".join(suspicions),
-        fault=fault,
+        suspicion="; ".join([*suspicions, *verdict.suspicions]),
+        fault=verdict.fault,
         cpu_seconds=cpu.cpu_seconds,
-        decided_by_stage=2 if test_output or status is EvalStatus.TIMEOUT else None,
+        decided_by_stage=(
+            2 if verdict.test_output or verdict.status is EvalStatus.TIMEOUT else None
+        ),
     )
+
+
+@dataclass(frozen=True)
+class _Verdict:
+    """What the evaluation script's exit code and output say of the candidate."""
+
+    status: EvalStatus
+    test_output: str = ""
+    grade: Grade | None = None
+    fault: str = ""
+    log_note: str = ""
+    suspicions: tuple[str, ...] = ()
+
+
+def _verdict(
+    task: Task, setup: TestSetup, sandbox: Sandbox, result: ExecResult, report_path: str
+) -> _Verdict:
+    """The verdict from the script's exit code (never from sentinel strings in its output).
+
+    Raises SandboxError on an exit code no script of ours gives (the sandbox failed)."""
+    code = result.exit_code
+    if result.timed_out:
+        return _Verdict(EvalStatus.TIMEOUT)
+    if code == EXIT_ENV_FAILED:
+        # The image's environment, not the candidate: nothing ran (validation shows it, as the
+        # gold patch comes out the same).
+        return _Verdict(
+            EvalStatus.ERROR, fault="the test environment could not be activated (see the log)"
+        )
+    if code == EXIT_PATCH_FAILED:
+        return _Verdict(EvalStatus.PATCH_FAILED)
+    if code == EXIT_TEST_PATCH_FAILED:
+        return _Verdict(EvalStatus.TEST_PATCH_FAILED)
+    if code in (EXIT_TESTS_RAN, EXIT_TESTS_TIMED_OUT):
+        return _graded_test_run(task, setup, sandbox, result, report_path)
+    if faults.signal_name(code) and faults.sandbox_alive(sandbox):
+        return _Verdict(
+            EvalStatus.ERROR, test_output=_read_test_output(sandbox),
+            fault=faults.killed_script_fault(code),
+        )
+    raise SandboxError(
+        f"evaluation script ended with unexpected exit code {code}: {result.stderr[-500:]}"
+    )
+
+
+def _graded_test_run(
+    task: Task, setup: TestSetup, sandbox: Sandbox, result: ExecResult, report_path: str
+) -> _Verdict:
+    """The tests ran: parse their statuses and grade them as the official harness does."""
+    test_output = _read_test_output(sandbox) if result.truncated else result.stdout
+    expected = [*task.FAIL_TO_PASS, *task.PASS_TO_PASS]
+    statuses = parser_for(setup.log_parser)(test_output, expected)
+    fail_to_pass = graded_fail_to_pass(task, setup)
+    pass_to_pass = graded_tests(task.PASS_TO_PASS, setup.not_graded)
+    left = sorted({*task.FAIL_TO_PASS, *task.PASS_TO_PASS} - {*fail_to_pass, *pass_to_pass})
+    note = f"\nnot graded (need a network the sandbox lacks): {', '.join(left)}\n" if left else ""
+    graded = grade(statuses, fail_to_pass, pass_to_pass)
+    suspicions: tuple[str, ...] = ()
+    if report_path:
+        contradiction = junit.disagreement(statuses, _read_report(sandbox, report_path), expected)
+        suspicions = (contradiction,) if contradiction else ()
+    fault = ""
+    if result.exit_code == EXIT_TESTS_TIMED_OUT:
+        # A run cut short is an error whatever it printed before: never a pass.
+        status = EvalStatus.TIMEOUT
+    elif not statuses:
+        status = EvalStatus.ERROR
+        fault = faults.no_tests_fault(result.stderr + note)
+    else:
+        status = EvalStatus.RESOLVED if graded.resolved else EvalStatus.UNRESOLVED
+    return _Verdict(status, test_output, graded, fault, note, suspicions)
 
 
 def _apply_method(log: str) -> str:

@@ -26,7 +26,7 @@ from typing import Any
 import yaml
 
 from harness.reports.rundata import RunData, TaskOutcomes
-from harness.reports.selection import check_selector, pick, vote_tally
+from harness.reports.selection import SELECTORS, check_selector, pick, vote_tally
 from harness.store import EvalStatus, Store, TestResultRecord
 from harness.store.suspicion import suspicion_of
 
@@ -88,6 +88,46 @@ def official_report(
     return {instance_id: entry}
 
 
+def stored_picks(
+    store: Store, run: RunData, method: str
+) -> tuple[dict[str, tuple[TaskOutcomes, int | None]], dict[str, dict[str, Any]]]:
+    """What a selector stored for the run (`python -m harness select RUN --selector NAME`):
+    each task's chosen attempt position and the evidence beside it. Raises ValueError when the
+    selector has no stored selection on this run."""
+    from harness.selection.registry import check_not_oracle
+
+    check_not_oracle(method)
+    records = {r.instance_id: r for r in store.selections(run.name, method)}
+    if not records:
+        raise ValueError(
+            f"no stored selection {method!r} on run {run.name}: run `python -m harness select "
+            f"{run.name} --selector {method}` first, or choose one of: {', '.join(SELECTORS)}"
+        )
+    hashes = store.attempt_hashes(run.name)
+    chosen: dict[str, tuple[TaskOutcomes, int | None]] = {}
+    evidence: dict[str, dict[str, Any]] = {}
+    for task in run.tasks:
+        record = records.get(task.instance_id)
+        position = None
+        if record is not None and record.patch_hash is not None:
+            position = next((i for i, a in enumerate(task.attempt_ids)
+                             if hashes.get(a) == record.patch_hash), None)
+        elif record is None and task.n:
+            position = pick(task, "first")  # not selected: said in its selection.json
+        chosen[task.instance_id] = (task, position)
+        evidence[task.instance_id] = {
+            "selector": method,
+            "chosen_patch_hash": record.patch_hash if record else None,
+            "stored": record is not None,
+            "error": record.error if record else "no stored selection: the first non-empty",
+            "test_seconds": record.test_seconds if record else 0.0,
+            "dollars": record.dollars if record else 0.0,
+            "evidence": record.evidence if record else {},
+            "test_runs": store.selection_runs_of(task.instance_id) if record else [],
+        }
+    return chosen, evidence
+
+
 def _model_name(run: RunData, details: dict[str, Any]) -> str:
     model = details.get("model") if isinstance(details, dict) else None
     return f"{run.name}" if not model else f"{run.name}__{model}"
@@ -106,12 +146,17 @@ def export_run(
 ) -> ExportResult:
     """Raises SuspiciousSelectionError, before writing anything, when a chosen patch's
     evaluation is flagged as tampering, unless `allow_suspicious`."""
-    check_selector(method)
     if run.external:
         raise ValueError(f"{run.name} is an external result: it has no stored patches to export")
-    chosen: dict[str, tuple[TaskOutcomes, int | None]] = {
-        task.instance_id: (task, pick(task, method) if task.n else None) for task in run.tasks
-    }
+    evidence: dict[str, dict[str, Any]] = {}
+    if method in SELECTORS:
+        check_selector(method)
+        chosen: dict[str, tuple[TaskOutcomes, int | None]] = {
+            task.instance_id: (task, pick(task, method) if task.n else None)
+            for task in run.tasks
+        }
+    else:
+        chosen, evidence = stored_picks(store, run, method)
     owners = {
         task.attempt_ids[position]: instance_id
         for instance_id, (task, position) in chosen.items() if position is not None
@@ -163,6 +208,11 @@ def export_run(
         (logs / "test_output.txt").write_text(evaluation.test_output)
         report = official_report(instance_id, patch, evaluation.status, tests)
         (logs / "report.json").write_text(json.dumps(report, indent=4))
+        if instance_id in evidence:
+            # What the selector chose by: its stages' evidence and every test run it rests on.
+            (logs / "selection.json").write_text(
+                json.dumps(evidence[instance_id], indent=2, default=str)
+            )
         statuses[instance_id] = evaluation.status
         if evaluation.decided_by_stage == 1:
             stage_one.append(instance_id)

@@ -16,6 +16,10 @@ largest class, ties to the class that appeared first; first takes the lowest att
 
 Choosing by test outcome (the oracle) is what solve rate at k measures; it is never a
 selection, because it needs the hidden tests.
+
+The other selectors (consensus, regression, behavior, compositions, a user's own by import
+path) live in harness/selection; `python -m harness select` stores their choices and
+harness.reports.selection_table scores them beside these two.
 """
 
 from __future__ import annotations

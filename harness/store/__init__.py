@@ -5,7 +5,8 @@ SQLAlchemy 2.0 typed ORM. The only package of harness that speaks SQL.
 - migrations.py + revisions/: schema versions (Alembic); how to add one is in migrations.py.
 - database.py: URLs and engines; sessions.py: the engine's sessions and write lock.
 - runs.py, run_records.py (the runner's), validations.py, responses.py, spend.py (the ledger),
-  imports.py, browse.py (`harness view`'s): named queries, grouped by who asks.
+  imports.py, browse.py (`harness view`'s), selections.py (harness/selection's evidence and
+  choices): named queries, grouped by who asks.
 
 Every figure the tool prints is computed from these tables alone.
 """
@@ -40,6 +41,7 @@ from harness.store.schema import (
     ValidationRunRecord,
     utcnow,
 )
+from harness.store.selections import SelectionQueries
 from harness.store.spend import SpendQueries
 from harness.store.validations import ValidationQueries
 from harness.tasks import Task
@@ -54,7 +56,7 @@ __all__ = [
 
 class Store(
     RunQueries, RunRecordQueries, ValidationQueries, ResponseQueries, SpendQueries, RunImports,
-    BrowseQueries,
+    BrowseQueries, SelectionQueries,
 ):
     """The store: opening it brings its schema up to date (see harness.store.migrations)."""
 

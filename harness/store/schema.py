@@ -320,3 +320,56 @@ class SampleUseRecord(Base):
     attempt_id: Mapped[int] = mapped_column(
         ForeignKey("attempts.id", ondelete="CASCADE"), index=True
     )
+
+
+class SelectionTestRunRecord(Base):
+    """One run of tests a selector made (harness/selection): a suite on the base commit or on
+    one candidate patch. Shared by every selector and run that needs the same (task, subject,
+    suite), so a rerun of selection only runs what is missing. Never a verdict: a selector
+    chooses the tests, none of them is hidden."""
+
+    __tablename__ = "selection_test_runs"
+    __table_args__ = (UniqueConstraint("instance_id", "base_commit", "subject", "suite"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    instance_id: Mapped[str] = mapped_column(String(300), index=True)
+    base_commit: Mapped[str] = mapped_column(String(64))
+    # "base" or the candidate's normalized patch hash.
+    subject: Mapped[str] = mapped_column(String(64))
+    suite: Mapped[str] = mapped_column(String(64))  # TestSuite.digest
+    suite_name: Mapped[str] = mapped_column(String(200), default="")
+    targets: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    # Test id -> status; "" problem when the tests ran, else patch_failed, timeout, error.
+    statuses: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    problem: Mapped[str] = mapped_column(String(40), default="")
+    seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    compute_seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    dollars: Mapped[float] = mapped_column(Float, default=0.0)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class SelectionRecord(Base):
+    """What one selector chose for one task of one run, with the evidence it chose by (each
+    stage's gathered data) and what the selection cost, apart from evaluation's."""
+
+    __tablename__ = "selections"
+    __table_args__ = (UniqueConstraint("run_id", "selector", "instance_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[str] = mapped_column(String(200), index=True)
+    selector: Mapped[str] = mapped_column(String(300))
+    instance_id: Mapped[str] = mapped_column(String(300))
+    # The chosen candidate's normalized patch hash; NULL when every attempt's patch is empty.
+    patch_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # {"candidates": [patch hashes it chose among], "stages": [{"name", "data"}, ...]}: each
+    # stage's gathered data, what its narrow() reads.
+    evidence: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # Seconds of all test runs the evidence rests on (made now or earlier), and of those made
+    # by the invocation that stored this row; dollars: model + compute.
+    test_seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    new_test_seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    test_runs: Mapped[int] = mapped_column(Integer, default=0)
+    dollars: Mapped[float] = mapped_column(Float, default=0.0)
+    seconds: Mapped[float] = mapped_column(Float, default=0.0)  # wall time of the selection
+    error: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -1,6 +1,6 @@
 """counts_against of each test result: what grading decided, stored instead of derived again
 
-Revision ID: 0008
+Revision ID: 0007
 Revises: 0006
 Created: 2026-12-07 21:00:00.000000
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0008"
+revision = "0007"
 down_revision = "0006"
 branch_labels = None
 depends_on = None

@@ -1,0 +1,1 @@
+"""Selection: one patch per task, chosen without the hidden tests (see base.py)."""
