@@ -138,6 +138,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--memory", default="3g")
     parser.add_argument("--cpus", type=float, default=1.0)
     parser.add_argument("--no-run", action="store_true", help="only compare what is stored")
+    parser.add_argument(
+        "--no-fail-fast", action="store_true",
+        help="evaluate every candidate by the full official test run (fail fast's stage 1 "
+        "runs the FAIL_TO_PASS tests alone, which an order-dependent test fails: "
+        "astropy__astropy-13398's gold patch)",
+    )
     return parser.parse_args(argv)
 
 
@@ -235,6 +241,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_run and chosen:
         plan = RunPlan(run_id=run_id, k=len(pred_files), seed=0,
                        max_sandboxes=args.max_sandboxes, vcpu_hour_dollars=0.04,
+                       fail_fast=not args.no_fail_fast,
                        config={"benchmark": "lite_agreement", "dataset": args.dataset,
                                "systems": systems})
         Runner(store, agent, factory, plan, log=lambda m: print(m, file=sys.stderr)).run(chosen)

@@ -28,7 +28,7 @@ import yaml
 
 from harness.reports.rundata import RunData, TaskOutcomes
 from harness.reports.selection import SELECTORS, check_selector, pick, vote_tally
-from harness.store import EvalStatus, Store, TestResultRecord
+from harness.store import EvalStatus, EvaluationRecord, Store, TestResultRecord
 from harness.store.suspicion import suspicion_of
 
 
@@ -134,6 +134,9 @@ def _model_name(run: RunData, details: dict[str, Any]) -> str:
     return f"{run.name}" if not model else f"{run.name}__{model}"
 
 
+Chosen = dict[str, tuple[TaskOutcomes, int | None]]  # instance -> (task, attempt position)
+
+
 def export_run(
     store: Store,
     run: RunData,
@@ -149,30 +152,10 @@ def export_run(
     evaluation is flagged as tampering, unless `allow_suspicious`."""
     if run.external:
         raise ValueError(f"{run.name} is an external result: it has no stored patches to export")
-    evidence: dict[str, dict[str, Any]] = {}
-    if method in SELECTORS:
-        check_selector(method)
-        chosen: dict[str, tuple[TaskOutcomes, int | None]] = {
-            task.instance_id: (task, pick(task, method) if task.n else None)
-            for task in run.tasks
-        }
-    else:
-        chosen, evidence = stored_picks(store, run, method)
-    owners = {
-        task.attempt_ids[position]: instance_id
-        for instance_id, (task, position) in chosen.items() if position is not None
-    }
-    with store.reading() as session:
-        flagged = {owners[a]: why for a, why in suspicion_of(session, owners).items()}
-    if flagged and not allow_suspicious:
-        first = min(flagged)
-        raise SuspiciousSelectionError(
-            f"the selection picked {len(flagged)} patches flagged as tampering with the tests "
-            f"(e.g. {first}: {flagged[first][:200]}); pass --allow-suspicious to export them"
-        )
-    (out / "trajs").mkdir(parents=True, exist_ok=True)
-    (out / "logs").mkdir(exist_ok=True)
-    (out / "results").mkdir(exist_ok=True)
+    chosen, evidence = _choices(store, run, method)
+    flagged = _flagged(store, chosen, allow_suspicious)
+    for folder in ("trajs", "logs", "results"):
+        (out / folder).mkdir(parents=True, exist_ok=True)
     predictions, resolved, no_generation, no_logs, stage_one = [], [], [], [], []
     statuses: dict[str, EvalStatus] = {}
     models: set[str] = set()
@@ -187,12 +170,11 @@ def export_run(
         details = attempt.details if attempt is not None else {}
         if isinstance(details, dict) and details.get("model"):
             models.add(str(details["model"]))
-        prediction = {
+        predictions.append({
             "instance_id": instance_id,
             "model_name_or_path": model_name or _model_name(run, details),
             "model_patch": patch,
-        }
-        predictions.append(prediction)
+        })
         _write_trajectory(out, run, method, task, position, attempt)
         if not patch.strip():
             no_generation.append(instance_id)  # never evaluated, as officially
@@ -201,19 +183,7 @@ def export_run(
         if evaluation is None:
             no_logs.append(instance_id)
             continue
-        tests = found.tests
-        logs = out / "logs" / instance_id
-        logs.mkdir(parents=True, exist_ok=True)
-        (logs / "patch.diff").write_text(patch)
-        (logs / "eval.sh").write_text(evaluation.eval_script)
-        (logs / "test_output.txt").write_text(evaluation.test_output)
-        report = official_report(instance_id, patch, evaluation.status, tests)
-        (logs / "report.json").write_text(json.dumps(report, indent=4))
-        if instance_id in evidence:
-            # What the selector chose by: its stages' evidence and every test run it rests on.
-            (logs / "selection.json").write_text(
-                json.dumps(evidence[instance_id], indent=2, default=str)
-            )
+        _write_logs(out, instance_id, patch, evaluation, found.tests, evidence.get(instance_id))
         statuses[instance_id] = evaluation.status
         if evaluation.decided_by_stage == 1:
             stage_one.append(instance_id)
@@ -227,33 +197,11 @@ def export_run(
     results = {"no_generation": no_generation, "no_logs": no_logs, "resolved": resolved}
     (out / "results" / "results.json").write_text(json.dumps(results, indent=2))
     k = run.max_k
-    name = name or run.name
-    metadata = {
-        # Kept at the top level too: older tools of the experiments repository read them there.
-        "name": name,
-        "oss": oss,
-        "site": site,
-        "verified": False,
-        "info": {"name": name, "authors": "", "logo": "", "report": "", "site": site},
-        "tags": {
-            "checked": False,
-            "model": sorted(models),
-            "org": "",
-            "os_model": False,
-            "os_system": oss,
-            # The leaderboard marks best-of-k systems: "2+" when one patch was chosen from
-            # several attempts, "1" for a single attempt.
-            "system": {"attempts": "2+" if k > 1 else "1"},
-            "attempts_per_task": k,
-            "selection": method,
-            "harness_run": run.name,
-        },
-        "assets": {"logs": "logs/", "trajs": "trajs/"},
-    }
     model_name_of_run = predictions[0]["model_name_or_path"] if predictions else run.name
     summary = evaluation_summary(predictions, statuses, no_logs)
     summary_name = f"{model_name_of_run.replace('/', '__')}.{run.name}.json"
     (out / summary_name).write_text(json.dumps(summary, indent=4))
+    metadata = _metadata(name or run.name, run.name, site, oss, sorted(models), method, k)
     (out / "metadata.yaml").write_text(yaml.safe_dump(metadata, sort_keys=False))
     checklist = _checklist(k, method)
     (out / "README.md").write_text(
@@ -263,6 +211,84 @@ def export_run(
         out, len(predictions), resolved, no_generation, no_logs, checklist, flagged, stage_one
     )
 
+
+def _choices(
+    store: Store, run: RunData, method: str
+) -> tuple[Chosen, dict[str, dict[str, Any]]]:
+    """Each task's chosen attempt, by a built-in selection (computed here) or a selector whose
+    picks `select` stored (with the evidence each pick rests on)."""
+    if method not in SELECTORS:
+        return stored_picks(store, run, method)
+    check_selector(method)
+    chosen: Chosen = {
+        task.instance_id: (task, pick(task, method) if task.n else None) for task in run.tasks
+    }
+    return chosen, {}
+
+
+def _flagged(store: Store, chosen: Chosen, allow_suspicious: bool) -> dict[str, str]:
+    """The chosen patches flagged as tampering, by instance; refused unless allowed."""
+    owners = {
+        task.attempt_ids[position]: instance_id
+        for instance_id, (task, position) in chosen.items() if position is not None
+    }
+    with store.reading() as session:
+        flagged = {owners[a]: why for a, why in suspicion_of(session, owners).items()}
+    if flagged and not allow_suspicious:
+        first = min(flagged)
+        raise SuspiciousSelectionError(
+            f"the selection picked {len(flagged)} patches flagged as tampering with the tests "
+            f"(e.g. {first}: {flagged[first][:200]}); pass --allow-suspicious to export them"
+        )
+    return flagged
+
+
+def _write_logs(
+    out: Path,
+    instance_id: str,
+    patch: str,
+    evaluation: EvaluationRecord,
+    tests: list[TestResultRecord],
+    evidence: dict[str, Any] | None,
+) -> None:
+    """The official log folder of one instance, and what the selector chose by."""
+    logs = out / "logs" / instance_id
+    logs.mkdir(parents=True, exist_ok=True)
+    (logs / "patch.diff").write_text(patch)
+    (logs / "eval.sh").write_text(evaluation.eval_script)
+    (logs / "test_output.txt").write_text(evaluation.test_output)
+    report = official_report(instance_id, patch, evaluation.status, tests)
+    (logs / "report.json").write_text(json.dumps(report, indent=4))
+    if evidence is not None:
+        # What the selector chose by: its stages' evidence and every test run it rests on.
+        (logs / "selection.json").write_text(json.dumps(evidence, indent=2, default=str))
+
+
+def _metadata(
+    name: str, run_name: str, site: str, oss: bool, models: list[str], method: str, k: int
+) -> dict[str, Any]:
+    return {
+        # Kept at the top level too: older tools of the experiments repository read them there.
+        "name": name,
+        "oss": oss,
+        "site": site,
+        "verified": False,
+        "info": {"name": name, "authors": "", "logo": "", "report": "", "site": site},
+        "tags": {
+            "checked": False,
+            "model": models,
+            "org": "",
+            "os_model": False,
+            "os_system": oss,
+            # The leaderboard marks best-of-k systems: "2+" when one patch was chosen from
+            # several attempts, "1" for a single attempt.
+            "system": {"attempts": "2+" if k > 1 else "1"},
+            "attempts_per_task": k,
+            "selection": method,
+            "harness_run": run_name,
+        },
+        "assets": {"logs": "logs/", "trajs": "trajs/"},
+    }
 
 def evaluation_summary(
     predictions: list[dict[str, Any]], statuses: dict[str, EvalStatus], no_logs: list[str]

@@ -47,16 +47,20 @@ def prune(
     leftovers) and no images: safe while other runs are going on.
     """
     report = PruneReport()
-    for container in client.containers.list(all=True, filters={"label": label}):
-        if orphans_only and not owner_is_gone(container.labels):
+    # Sparse: the list answer alone, no inspect per container, so one that another run
+    # removes between the list and our look at it is no error.
+    for container in client.containers.list(all=True, filters={"label": label}, sparse=True):
+        labels = container.attrs.get("Labels") or {}
+        name = (container.attrs.get("Names") or [container.short_id])[0].lstrip("/")
+        if orphans_only and not owner_is_gone(labels):
             continue
         try:
             container.remove(force=True)
-            report.containers.append(container.name)
+            report.containers.append(name)
         except docker.errors.NotFound:
             pass
         except docker.errors.APIError as error:
-            report.failures.append(f"container {container.name}: {error.explanation}")
+            report.failures.append(f"container {name}: {error.explanation}")
     if not images or orphans_only:
         return report
     found = client.images.list(all=True, filters={"label": label})

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 
 from harness.patches import patch_hash
 from harness.selection.base import CandidateView, Chain, ModelAccess, Pool, SelectionContext
+from harness.selection.environment import runner_for_task
+from harness.selection.llm.access import model_access
 from harness.store import Store
 from harness.store.selections import AttemptInput, SelectionInput
 
@@ -78,8 +80,6 @@ def select_run(
     log = log or (lambda line: None)
     if models is None and chain.needs_models:
         # LLM stages bill their calls under the selection's own ledger run id.
-        from harness.selection.llm.access import model_access
-
         models = model_access(chain, run_id)
     inputs = store.selection_inputs(run_id)
     if inputs is None:
@@ -94,66 +94,20 @@ def select_run(
 
     def one(task: SelectionInput) -> None:
         pool = pool_of(task.attempts)
-        instance_id = task.view.instance_id
         hashes = sorted(pool.hashes)
-        previous = done.get(instance_id)
-        if (not redo and previous is not None and not previous.error
-                and (previous.evidence or {}).get("candidates") == hashes
-                and not _incomplete(previous.evidence)):
+        previous = done.get(task.view.instance_id)
+        if not redo and _stands(previous, hashes):
             summary.reused += 1
             summary.chosen += previous.patch_hash is not None
             return
-        started = time.monotonic()
-        holder = None
-        error = ""
-        evidence = []
-        chosen = None
-        try:
-            runner = None
-            if pool and chain.needs_sandbox:
-                if sandboxes is None:
-                    raise RuntimeError(f"{chain.name} runs tests: it needs sandboxes")
-                from harness.selection.environment import runner_for_task
-
-                runner, holder = runner_for_task(store, run_id, instance_id, sandboxes, price,
-                                                 log)
-            context = SelectionContext(task.view, pool, runner, models, seed=0, log=log,
-                                       run_id=run_id)
-            if pool:
-                evidence = chain.gather(context)
-                pick = chain.pick(pool, [item.data for item in evidence])
-                chosen = pick.patch_hash if pick is not None else None
-        except Exception as failure:  # noqa: BLE001 - one task's trouble is recorded, not fatal
-            # (`except ... as error` would unbind `error` when the block ends.)
-            error = f"{type(failure).__name__}: {failure}"
-            summary.errors.append(f"{instance_id}: {error}")
-            log(f"{instance_id}: selection failed: {error}")
-        finally:
-            if holder is not None:
-                holder.close()
-        # Runs two stages share (the regression suite of regression+behavior) count once.
-        costs = {key: cost for item in evidence for key, cost in item.run_costs.items()}
-        stored_seconds = sum(seconds for seconds, _ in costs.values())
-        # Dollars the selection rests on: its test runs' compute (made now or earlier) and
-        # the model calls its stages made.
-        dollars = sum(d for _, d in costs.values()) + sum(e.model_dollars for e in evidence)
-        new_seconds = sum(item.test_seconds for item in evidence)
-        runs = sum(item.runs for item in evidence)
-        store.save_selection(
-            run_id, chain.name, instance_id,
-            patch_hash=chosen,
-            evidence={
-                "candidates": hashes,
-                "stages": [{"name": stage.name, "data": item.data}
-                           for stage, item in zip(chain.stages, evidence, strict=False)],
-            },
-            test_seconds=stored_seconds, new_test_seconds=new_seconds, test_runs=runs,
-            dollars=dollars, seconds=time.monotonic() - started, error=error,
-        )
-        summary.chosen += chosen is not None
-        summary.test_runs += runs
-        summary.new_test_seconds += new_seconds
-        summary.dollars += sum(item.dollars for item in evidence)
+        decided = _decide(store, run_id, chain, task, pool, sandboxes, models, price, log)
+        _save(store, run_id, chain, task.view.instance_id, hashes, decided)
+        summary.chosen += decided.chosen is not None
+        summary.test_runs += sum(item.runs for item in decided.evidence)
+        summary.new_test_seconds += sum(item.test_seconds for item in decided.evidence)
+        summary.dollars += sum(item.dollars for item in decided.evidence)
+        if decided.error:
+            summary.errors.append(f"{task.view.instance_id}: {decided.error}")
 
     if workers <= 1:
         for task in inputs:
@@ -162,3 +116,86 @@ def select_run(
         with ThreadPoolExecutor(workers) as pool_executor:
             list(pool_executor.map(one, inputs))
     return summary
+
+
+def _stands(previous, hashes: list[str]) -> bool:
+    """A stored selection stands when it was made without error over the same candidates and
+    no stage left it incomplete."""
+    return (
+        previous is not None and not previous.error
+        and (previous.evidence or {}).get("candidates") == hashes
+        and not _incomplete(previous.evidence)
+    )
+
+
+@dataclass
+class _Decided:
+    chosen: str | None
+    evidence: list
+    error: str
+    seconds: float
+
+
+def _decide(
+    store: Store,
+    run_id: str,
+    chain: Chain,
+    task: SelectionInput,
+    pool: Pool,
+    sandboxes,
+    models: ModelAccess | None,
+    price: float,
+    log: Callable[[str], None],
+) -> _Decided:
+    """Each stage's gather, then the chain's pick; one task's trouble is recorded, not fatal."""
+    started = time.monotonic()
+    instance_id = task.view.instance_id
+    holder = None
+    evidence: list = []
+    chosen = None
+    error = ""
+    try:
+        runner = None
+        if pool and chain.needs_sandbox:
+            if sandboxes is None:
+                raise RuntimeError(f"{chain.name} runs tests: it needs sandboxes")
+            runner, holder = runner_for_task(store, run_id, instance_id, sandboxes, price, log)
+        context = SelectionContext(task.view, pool, runner, models, seed=0, log=log,
+                                   run_id=run_id)
+        if pool:
+            evidence = chain.gather(context)
+            pick = chain.pick(pool, [item.data for item in evidence])
+            chosen = pick.patch_hash if pick is not None else None
+    except Exception as failure:  # noqa: BLE001 - one task's trouble is recorded, not fatal
+        # (`except ... as error` would unbind `error` when the block ends.)
+        error = f"{type(failure).__name__}: {failure}"
+        log(f"{instance_id}: selection failed: {error}")
+    finally:
+        if holder is not None:
+            holder.close()
+    return _Decided(chosen, evidence, error, time.monotonic() - started)
+
+
+def _save(
+    store: Store, run_id: str, chain: Chain, instance_id: str, hashes: list[str],
+    decided: _Decided,
+) -> None:
+    evidence = decided.evidence
+    # Runs two stages share (the regression suite of regression+behavior) count once.
+    costs = {key: cost for item in evidence for key, cost in item.run_costs.items()}
+    # Dollars the selection rests on: its test runs' compute (made now or earlier) and the
+    # model calls its stages made.
+    dollars = sum(d for _, d in costs.values()) + sum(e.model_dollars for e in evidence)
+    store.save_selection(
+        run_id, chain.name, instance_id,
+        patch_hash=decided.chosen,
+        evidence={
+            "candidates": hashes,
+            "stages": [{"name": stage.name, "data": item.data}
+                       for stage, item in zip(chain.stages, evidence, strict=False)],
+        },
+        test_seconds=sum(seconds for seconds, _ in costs.values()),
+        new_test_seconds=sum(item.test_seconds for item in evidence),
+        test_runs=sum(item.runs for item in evidence),
+        dollars=dollars, seconds=decided.seconds, error=decided.error,
+    )

@@ -17,11 +17,10 @@ import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from build import DEFAULT_OUT
 from gitops import apply, checkout_clean, git
 from mutations import changed_rows, enclosing_function_rows, mutants, same_code
 from pytest_run import all_pass, run_pytest
-
-from build import DEFAULT_OUT
 
 WORKERS = 2
 # A mutant can loop forever (a list extended while iterated); that counts as killed.
