@@ -511,3 +511,45 @@ def test_validate_runs_gold_and_empty_on_the_prebuilt_image(published, tmp_path)
     assert (row["spec"], row["valid"], row["gold_resolves"], row["empty_unresolved"]) == (
         "prebuilt", True, True, True,
     ), row
+
+
+@pytest.mark.docker
+def test_mini_swe_agent_works_in_the_prebuilt_image(docker_client, published, tmp_path):
+    """mini-swe-agent's own loop, in the official layout: its commands run in /testbed with the
+    testbed env active, and its submission is graded resolved."""
+    pytest.importorskip("minisweagent", reason="pip install 'harness[mini]'")
+    from fake_openai import FakeOpenAI, mini_swe_conversation
+    from llm_helpers import MODEL, attempts, price_file, run
+
+    from harness.agents.registry import AgentOptions, build_agent
+    from harness.images.specs import spec_for
+    from harness.runner import SandboxFactory
+    from harness.store import Store
+
+    resolver = ImageResolver(docker_client, ImageOptions(
+        mode="prebuilt", registry=published["options"].registry), lambda task: "unused")
+    spec = spec_for(TASK.repo, TASK.version)
+    own = TestSetup(spec.test_cmd, spec.log_parser, float(spec.test_timeout))
+    factory = SandboxFactory(
+        prepare_image=resolver.prepare,
+        start=lambda tag: DockerSandbox.start(docker_client, tag),
+        test_setup=lambda task: resolver.test_setup(task, lambda t: own),
+        describe_image=resolver.identity,
+    )
+    store = Store(tmp_path / "harness.db")
+    try:
+        conversation = mini_swe_conversation({TASK.problem_statement[:200]: TASK.patch})
+        with FakeOpenAI(responder=conversation) as server:
+            agent = build_agent("mini", AgentOptions(
+                model=MODEL, api_base=server.base_url, prices=str(price_file(tmp_path)),
+                max_connections=1, store=store,
+            ))
+            agent.llm.check_environment()
+            assert run(store, agent, factory, "mini-prebuilt", 1, [TASK]) == "finished"
+            bill = server.bill
+        [attempt] = attempts(store, "mini-prebuilt")
+    finally:
+        store.close()
+    assert attempt["status"] == "resolved", attempt["error_message"]
+    assert attempt["details"]["exit_status"] == "Submitted"
+    assert attempt["details"]["steps"] == bill.calls
