@@ -446,6 +446,24 @@ def test_the_path_by_path_reset_restores_the_pristine_tree_exactly(docker_client
         assert sandbox.exec(SNAPSHOT, timeout=120).stdout == pristine
 
 
+def _prebuilt_factory(docker_client, published):
+    """Sandboxes of the demo task's image pulled from the loopback registry (official layout),
+    graded with our test setup adapted to it."""
+    from harness.images.specs import spec_for
+    from harness.runner import SandboxFactory
+
+    resolver = ImageResolver(docker_client, ImageOptions(
+        mode="prebuilt", registry=published["options"].registry), lambda task: "unused")
+    spec = spec_for(TASK.repo, TASK.version)
+    own = TestSetup(spec.test_cmd, spec.log_parser, float(spec.test_timeout))
+    return SandboxFactory(
+        prepare_image=resolver.prepare,
+        start=lambda tag: DockerSandbox.start(docker_client, tag),
+        test_setup=lambda task: resolver.test_setup(task, lambda t: own),
+        describe_image=resolver.identity,
+    )
+
+
 @pytest.mark.docker
 def test_the_bash_agent_works_in_the_prebuilt_image_with_the_env_active(
     docker_client, published, tmp_path
@@ -454,9 +472,7 @@ def test_the_bash_agent_works_in_the_prebuilt_image_with_the_env_active(
     from llm_helpers import MODEL, attempts, definition_file, price_file, run
 
     from harness.agents.llm_factory import build_llm_agent
-    from harness.images.specs import spec_for
     from harness.models.llm import RetryPolicy as ModelRetryPolicy
-    from harness.runner import SandboxFactory
     from harness.store import Store
 
     answers = [
@@ -471,16 +487,7 @@ def test_the_bash_agent_works_in_the_prebuilt_image_with_the_env_active(
         return text_reply(answers[min(turn, len(answers) - 1)], prompt_tokens=100,
                           completion_tokens=10)
 
-    resolver = ImageResolver(docker_client, ImageOptions(
-        mode="prebuilt", registry=published["options"].registry), lambda task: "unused")
-    spec = spec_for(TASK.repo, TASK.version)
-    own = TestSetup(spec.test_cmd, spec.log_parser, float(spec.test_timeout))
-    factory = SandboxFactory(
-        prepare_image=resolver.prepare,
-        start=lambda tag: DockerSandbox.start(docker_client, tag),
-        test_setup=lambda task: resolver.test_setup(task, lambda t: own),
-        describe_image=resolver.identity,
-    )
+    factory = _prebuilt_factory(docker_client, published)
     store = Store(tmp_path / "harness.db")
     try:
         with FakeOpenAI(responder=respond) as server:
@@ -522,20 +529,9 @@ def test_mini_swe_agent_works_in_the_prebuilt_image(docker_client, published, tm
     from llm_helpers import MODEL, attempts, price_file, run
 
     from harness.agents.registry import AgentOptions, build_agent
-    from harness.images.specs import spec_for
-    from harness.runner import SandboxFactory
     from harness.store import Store
 
-    resolver = ImageResolver(docker_client, ImageOptions(
-        mode="prebuilt", registry=published["options"].registry), lambda task: "unused")
-    spec = spec_for(TASK.repo, TASK.version)
-    own = TestSetup(spec.test_cmd, spec.log_parser, float(spec.test_timeout))
-    factory = SandboxFactory(
-        prepare_image=resolver.prepare,
-        start=lambda tag: DockerSandbox.start(docker_client, tag),
-        test_setup=lambda task: resolver.test_setup(task, lambda t: own),
-        describe_image=resolver.identity,
-    )
+    factory = _prebuilt_factory(docker_client, published)
     store = Store(tmp_path / "harness.db")
     try:
         conversation = mini_swe_conversation({TASK.problem_statement[:200]: TASK.patch})
