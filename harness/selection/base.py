@@ -4,7 +4,7 @@ A selector chooses one patch per task among a run's candidates, the way a leader
 must: without the hidden tests. What it receives is structural, as an agent's `TaskView` is:
 
 - `SelectionContext.task` is a `harness.tasks.TaskView` (repository, base commit, issue text,
-  hints, version): no gold patch, no test patch, no FAIL_TO_PASS / PASS_TO_PASS.
+  hints, version): no gold patch, no test patch, and neither list of hidden tests.
 - `SelectionContext.candidates` are `CandidateView`s: one per distinct normalized patch (the
   store's `patch_hash`), with the attempts that produced it (their votes), trajectories and
   costs. No evaluation, no verdict, no status.
