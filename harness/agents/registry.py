@@ -11,13 +11,13 @@ anything the user must fix; `warnings` it appends are printed.
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harness.agents.base import Agent
+from harness.plugins import load_callable
 
 if TYPE_CHECKING:
     from harness.models.budget import Budget
@@ -164,15 +164,7 @@ def factory_for(name: str) -> AgentFactory:
             f"unknown agent {name!r}; built in: {', '.join(BUILT_IN)}, or give an import path "
             "such as my_package.my_module:make_agent"
         )
-    module_name, _, attribute = name.partition(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as error:
-        raise AgentBuildError(f"agent {name!r}: cannot import {module_name}: {error}") from None
-    found = getattr(module, attribute, None)
-    if not callable(found):
-        raise AgentBuildError(f"agent {name!r}: {module_name} has no callable {attribute!r}")
-    return found
+    return load_callable(name, "agent", AgentBuildError)
 
 
 def build(name: str, options: AgentOptions) -> BuiltAgent:

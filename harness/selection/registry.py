@@ -9,11 +9,11 @@ are refused.
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from harness.plugins import load_callable
 from harness.selection.base import Chain, SelectionError, Selector
 
 if TYPE_CHECKING:
@@ -124,15 +124,7 @@ def factory_for(name: str) -> SelectorFactory:
             f"unknown selector {name!r}; built in: {', '.join(BUILT_IN)}, or give an import "
             "path such as my_package.my_module:make_selector"
         )
-    module_name, _, attribute = name.partition(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as error:
-        raise SelectionError(f"selector {name!r}: cannot import {module_name}: {error}") from None
-    found = getattr(module, attribute, None)
-    if not callable(found):
-        raise SelectionError(f"selector {name!r}: {module_name} has no callable {attribute!r}")
-    return found
+    return load_callable(name, "selector", SelectionError)
 
 
 def build_selector(name: str, options: SelectorOptions | None = None) -> Chain:
