@@ -47,6 +47,15 @@ def toy_task(instance_id: str, base_commit: str) -> Task:
 
 @pytest.fixture(scope="module")
 def setup(docker_client, tmp_path_factory):
+    # This spec exists only here: its images from earlier runs (an older recipe hashes them
+    # differently) would make "built once" count two.
+    stale = docker_client.images.list(filters={"label": "harness.spec=imagestest"})
+    # Children (instance images inherit the label) before their environment.
+    for image in sorted(stale, key=lambda image: image.labels.get("harness.tier") == "env"):
+        try:
+            docker_client.images.remove(image.id, force=True)
+        except docker.errors.APIError:
+            pass
     root = tmp_path_factory.mktemp("images")
     repo = root / "repos" / "local" / "toy"
     repo.mkdir(parents=True)

@@ -176,3 +176,21 @@ def test_export_packages_the_choice_with_its_evidence(selected):
     evidence = json.loads((out / "logs" / TASK.instance_id / "selection.json").read_text())
     assert evidence["chosen_patch_hash"] == hashes["gold"]
     assert evidence["test_runs"] and evidence["evidence"]["stages"][0]["name"] == "regression"
+
+
+def test_report_formats_carry_the_selection_table(selected, capsys):
+    from harness.cli import main
+
+    _, _, _, _, folder = selected
+    db = str(folder / "store.db")
+    assert main(["report", "sel", "--db", db, "--format", "json", "--no-plots"]) == 0
+    (table,) = json.loads(capsys.readouterr().out)["selections"]
+    lines = {line["name"]: line for line in table["selectors"]}
+    assert table["run"] == "sel" and table["ks"][-1] == 6
+    assert lines["regression+behavior"]["rate"][-1] == 1.0
+    assert lines["regression"]["test_seconds"] > 0
+    out = folder / "html"
+    assert main(["report", "sel", "--db", db, "--format", "html", "--no-plots",
+                 "--out", str(out)]) == 0
+    page = (out / "report.html").read_text()
+    assert "Selection on sel" in page and "regression+behavior" in page

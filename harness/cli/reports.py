@@ -6,9 +6,13 @@ import argparse
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from harness.cli.errors import UserError
 from harness.store import DEFAULT_DB, Store
+
+if TYPE_CHECKING:
+    from harness.reports.selection_table import SelectionTable
 
 FORMATS = ("table", "markdown", "json", "html")
 
@@ -119,33 +123,35 @@ def command_report(args: argparse.Namespace) -> int:
         from harness.reports import plots
 
         figures = {s: plots.svg_text(f) for s, f in plots.all_figures(analyses).items()}
+    selections = _selection_tables(runs, args)
     if args.format == "html":
         from harness.reports.html import render_html
 
         out.mkdir(parents=True, exist_ok=True)
         path = out / "report.html"
-        path.write_text(render_html(analyses, figures))
+        path.write_text(render_html(analyses, figures, selections))
         print(path)
         return 0
     from harness.reports.render import render_analyses, render_analyses_json
+    from harness.reports.selection_table import render_selection_table, selection_table_json
 
     if args.format == "json":
-        print(render_analyses_json(analyses))
+        print(render_analyses_json(analyses, [selection_table_json(t) for t in selections]))
     else:
         print(render_analyses(analyses, markdown=args.format == "markdown"))
-        for table in _selection_tables(runs, args):
+        for table in selections:
             print()
-            print(table)
+            print(render_selection_table(table, markdown=args.format == "markdown"))
         for line in _view_lines(args.view_url, [r.name for r in runs if not r.external],
                                 markdown=args.format == "markdown"):
             print(line)
     return 0
 
 
-def _selection_tables(runs: list, args: argparse.Namespace) -> list[str]:
+def _selection_tables(runs: list, args: argparse.Namespace) -> list[SelectionTable]:
     """The selection table of each stored run that has selections (`python -m harness
     select`): each selector beside the oracle at every k, with its cost."""
-    from harness.reports.selection_table import render_selection_table, selection_table
+    from harness.reports.selection_table import selection_table
 
     stored = [run for run in runs if not run.external]
     if not stored or ("://" not in args.db and not Path(args.db).exists()):
@@ -156,8 +162,7 @@ def _selection_tables(runs: list, args: argparse.Namespace) -> list[str]:
         for run in stored:
             if not store.selections(run.name):
                 continue
-            table = selection_table(store, run, seed=args.seed, bootstrap=args.bootstrap)
-            tables.append(render_selection_table(table, markdown=args.format == "markdown"))
+            tables.append(selection_table(store, run, seed=args.seed, bootstrap=args.bootstrap))
         return tables
     finally:
         store.close()

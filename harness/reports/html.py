@@ -7,6 +7,7 @@ import html
 
 from harness.reports.analysis import RunAnalysis
 from harness.reports.render import fit_lines, method_notes, run_header, run_sections, side_by_side
+from harness.reports.selection_table import SelectionTable, selection_sections
 
 _STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 72em; color: #222; }
@@ -27,8 +28,12 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def render_html(analyses: list[RunAnalysis], figures: dict[str, str] | None = None) -> str:
-    """figures: name -> inline SVG text (see harness.reports.plots.svg_text)."""
+def render_html(
+    analyses: list[RunAnalysis], figures: dict[str, str] | None = None,
+    selections: list[SelectionTable] | None = None,
+) -> str:
+    """figures: name -> inline SVG text (see harness.reports.plots.svg_text); selections: the
+    stored runs' selection tables."""
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
@@ -51,6 +56,11 @@ def render_html(analyses: list[RunAnalysis], figures: dict[str, str] | None = No
         if not analysis.external:
             parts.append("<h3>Scaling fit</h3>")
             parts += [f"<p>{html.escape(line)}</p>" for line in fit_lines(analysis)]
+    for table in selections or []:
+        parts.append(f"<h2>Selection on {html.escape(table.run)}</h2>")
+        for title, header, rows in selection_sections(table):
+            parts += [f'<p class="note">{html.escape(title)}</p>', _table(header, rows)]
+        parts += [f'<p class="note">{html.escape(note)}</p>' for note in table.notes]
     parts.append("<h2>How these figures are made</h2><ul>")
     parts += [f"<li>{html.escape(note)}</li>" for note in method_notes(analyses)]
     parts.append("</ul></body></html>")

@@ -332,9 +332,11 @@ def render_analyses(analyses: list[RunAnalysis], markdown: bool = False) -> str:
     return "\n".join(lines)
 
 
-def render_analyses_json(analyses: list[RunAnalysis]) -> str:
+def render_analyses_json(analyses: list[RunAnalysis], selections: list[dict] | None = None) -> str:
+    """selections: the stored runs' selection tables (harness.reports.selection_table)."""
     return json.dumps(
-        {"runs": [a.to_json() for a in analyses], "methods": method_notes(analyses)},
+        {"runs": [a.to_json() for a in analyses], "methods": method_notes(analyses),
+         "selections": selections or []},
         indent=2,
         sort_keys=True,
     )

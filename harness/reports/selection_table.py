@@ -203,8 +203,9 @@ def _cell(line: SelectorLine, i: int) -> str:
     return f"{_pct(line.rate[i])} [{100 * line.low[i]:.1f}, {100 * line.high[i]:.1f}]{gap}"
 
 
-def render_selection_table(table: SelectionTable, markdown: bool = False) -> str:
-    """Rows: oracle, mean single attempt, then each selector; a column per k; then costs."""
+def selection_sections(table: SelectionTable) -> list[tuple[str, list[str], list[list[str]]]]:
+    """(title, header, rows) of the two tables, shared by the text, markdown and HTML reports:
+    oracle, mean single attempt, then each selector with a column per k; then the costs."""
     header = ["", *[f"k={k}" for k in table.ks]]
     rows = [
         ["oracle (hidden tests)", *[_pct(v) for v in table.oracle]],
@@ -219,15 +220,43 @@ def render_selection_table(table: SelectionTable, markdown: bool = False) -> str
          f"{line.test_seconds / max(1, line.tasks_selected):.1f}", f"${line.dollars:.4f}"]
         for line in table.lines
     ]
-    out = [f"selection on run {table.run} ({table.tasks} tasks): solve rate of the one patch "
-           "each selector picks [95% interval] (share of the gap from the mean single attempt "
-           "to the oracle it recovers)"]
-    out += _table(header, rows, markdown)
-    out.append("")
-    out.append("cost of selection, apart from evaluation's: the test runs its evidence rests on")
-    out += _table(cost_header, cost_rows, markdown)
+    return [
+        (f"selection on run {table.run} ({table.tasks} tasks): solve rate of the one patch "
+         "each selector picks [95% interval] (share of the gap from the mean single attempt "
+         "to the oracle it recovers)", header, rows),
+        ("cost of selection, apart from evaluation's: the test runs its evidence rests on",
+         cost_header, cost_rows),
+    ]
+
+
+def render_selection_table(table: SelectionTable, markdown: bool = False) -> str:
+    out: list[str] = []
+    for title, header, rows in selection_sections(table):
+        if out:
+            out.append("")
+        out.append(title)
+        out += _table(header, rows, markdown)
     out += [f"note: {note}" for note in table.notes]
     return "\n".join(out)
+
+
+def selection_table_json(table: SelectionTable) -> dict:
+    """The table as plain data for `report --format json` (NaN, a k not measured, as null)."""
+    def clean(values: list[float]) -> list[float | None]:
+        return [None if math.isnan(v) else round(v, 6) for v in values]
+
+    return {
+        "run": table.run, "ks": table.ks, "tasks": table.tasks, "oracle": clean(table.oracle),
+        "mean_single": None if math.isnan(table.mean_single) else round(table.mean_single, 6),
+        "selectors": [
+            {"name": line.name, "rate": clean(line.rate), "low": clean(line.low),
+             "high": clean(line.high), "gap_share": clean(line.gap_share),
+             "test_seconds": round(line.test_seconds, 3), "dollars": round(line.dollars, 6),
+             "tasks_selected": line.tasks_selected, "errors": line.errors}
+            for line in table.lines
+        ],
+        "notes": table.notes,
+    }
 
 
 def _table(header: list[str], rows: list[list[str]], markdown: bool) -> list[str]:

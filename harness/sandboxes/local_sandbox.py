@@ -46,7 +46,7 @@ def bubblewrap() -> str | None:
     return shutil.which("bwrap")
 
 
-def _python_dirs() -> list[str]:
+def interpreter_dirs() -> list[str]:
     """The running interpreter's installation (its virtual environment and the base it was
     made from), so `python3 -m pytest` inside finds the packages the tests run with."""
     dirs = {os.path.realpath(sys.base_prefix), os.path.realpath(sys.prefix)}
@@ -58,7 +58,7 @@ def _python_path() -> str:
     interpreter (a virtual environment's, not the first one on the host's PATH), then the
     installations' and the system's."""
     own = os.path.realpath(os.path.dirname(os.path.abspath(sys.executable)))
-    folders = [own, *(f"{d}/bin" for d in _python_dirs()), "/usr/local/bin", "/usr/bin", "/bin"]
+    folders = [own, *(f"{d}/bin" for d in interpreter_dirs()), "/usr/local/bin", "/usr/bin", "/bin"]
     return ":".join(dict.fromkeys(folders))
 
 
@@ -133,7 +133,7 @@ class LocalSandbox:
             "--dev", "/dev", "--proc", "/proc",
         ]
         # After /tmp: a virtual environment under /tmp stays visible over the sandbox's own.
-        for folder in _python_dirs():
+        for folder in interpreter_dirs():
             argv += ["--ro-bind", folder, folder]
         argv += ["--chdir", workdir]
         if self.limits.memory_bytes is not None:
