@@ -133,6 +133,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--repeats", type=int, default=1, help="validation repeats (default 1)")
     parser.add_argument("--db", default=str(ROOT / "results" / "agreement.db"))
+    parser.add_argument("--resume-from", metavar="SNAPSHOT",
+                        help="when --db does not exist yet, restore it from this snapshot "
+                        "(benchmarks/store_snapshot.py) first")
     parser.add_argument("--cache-dir", default=str(ROOT / "results" / "cache"))
     parser.add_argument("--max-sandboxes", type=int, default=2)
     parser.add_argument("--memory", default="3g")
@@ -190,9 +193,12 @@ def main(argv: list[str] | None = None) -> int:
         # Of the whole dataset, whatever is selected: the replay run's id stays the same.
         pred_files.append(gold_file(every_task, Path(args.cache_dir) / f"gold-{args.dataset}"))
     systems = [system_name(path) for path in pred_files]
+    from store_snapshot import SnapshotError, resume_from
+
     try:
+        resume_from(args.resume_from, args.db)
         store = Store(args.db)
-    except StoreError as error:
+    except (SnapshotError, StoreError) as error:
         print(error, file=sys.stderr)
         return 2
     factory = docker_sandboxes(DockerOptions(

@@ -56,6 +56,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", default=None, help="the shared swebench folder")
     parser.add_argument("--db", default=str(ROOT / "results" / "selection.db"))
+    parser.add_argument("--resume-from", metavar="SNAPSHOT",
+                        help="when --db does not exist yet, restore it from this snapshot "
+                        "(benchmarks/store_snapshot.py) first")
     parser.add_argument("--repos-dir", required=True)
     parser.add_argument("--cache-dir", default=str(ROOT / "results" / "cache"))
     parser.add_argument("--sympy", type=int, default=25, help="valid sympy instances to keep")
@@ -200,6 +203,13 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     tasks = load_dataset_tasks(str(data / "swe_bench_lite.jsonl")).tasks
     tasks = filter_tasks(tasks, TaskFilter([], list(args.repo)))
+    from store_snapshot import SnapshotError, resume_from
+
+    try:
+        resume_from(args.resume_from, args.db)
+    except SnapshotError as error:
+        print(error, file=sys.stderr)
+        return 2
     store = Store(args.db)
     sympy_ids = set(Path(args.sympy_list).read_text().split()) if args.sympy_list else None
     chosen, validated = chosen_tasks(store, tasks, args.sympy, sympy_ids)
