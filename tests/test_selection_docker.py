@@ -125,14 +125,21 @@ def test_regression_drops_the_patch_that_breaks_base_passing_tests(selected):
 def test_behavior_clusters_by_outcomes_and_the_largest_cluster_wins(selected):
     store, _, _, hashes, _ = selected
     data = _choice(store, "behavior").evidence["stages"][0]["data"]
-    owners = [suite["owner"] for suite in data["suites"]]
-    assert owners == [None, hashes["gold+test"]]  # regression suite, then the own tests
+    owners = [(suite["owner"], suite["kind"]) for suite in data["suites"]]
+    # The regression suite, the own tests, the issue's example as a script.
+    assert owners == [(None, "tests"), (hashes["gold+test"], "tests"), (None, "script")]
     vectors = {name: data["vectors"][digest] for name, digest in hashes.items()}
     assert vectors["gold"] == vectors["gold+test"]  # same behaviour: one cluster, 2 votes
     assert vectors["unrelated"] != vectors["gold"]  # fails the own test
-    # Alone, behavior follows the largest cluster: the breaking patch's three votes.
-    assert _choice(store, "behavior").patch_hash == hashes["break"]
-    # After regression drops it, the gold cluster (2 votes) beats the unrelated change (1).
+    issue = data["suites"][2]["suite"]
+    # The issue's example prints what it did at the base commit for break and unrelated (B);
+    # gold changes it, to the output the issue says is expected (its second quoted block).
+    assert vectors["break"][issue] == vectors["unrelated"][issue] == "B"
+    assert vectors["gold"][issue].startswith("Dok")
+    assert data["expected"][hashes["gold"]] == [1] and data["expected"][hashes["break"]] == []
+    # So behavior alone prefers the gold cluster to the breaking patch's three votes, and
+    # after regression drops the breaking patch too.
+    assert _choice(store, "behavior").patch_hash == hashes["gold"]
     assert _choice(store, "regression+behavior").patch_hash == hashes["gold"]
 
 

@@ -166,12 +166,17 @@ class TestSuite:
     name: str  # what chose it: "regression", "own:<patch hash>", "repro:3", ...
     targets: tuple[str, ...]
     files: tuple[tuple[str, str], ...] = ()  # (path in the repository, content)
+    # A command run instead of the test command (a script: harness.selection.scripts); its
+    # outcome is one pseudo-test, `script`, holding how it ended and its output's digest.
+    command: str = ""
 
     @property
     def digest(self) -> str:
-        canonical = json.dumps(
-            {"targets": sorted(self.targets), "files": sorted(self.files)}, sort_keys=True
-        )
+        described: dict[str, object] = {"targets": sorted(self.targets),
+                                         "files": sorted(self.files)}
+        if self.command:  # (absent otherwise: the digests of stored test runs stay the same)
+            described["command"] = self.command
+        canonical = json.dumps(described, sort_keys=True)
         return hashlib.sha256(canonical.encode()).hexdigest()[:32]
 
 

@@ -50,6 +50,15 @@ from harness.selection.base import (
     TestSuite,
 )
 from harness.selection.regression import regression_suite
+from harness.selection.scripts import (
+    OUTCOME_PREFIX,
+    expected_outputs,
+    issue_script,
+    outcome,
+    own_scripts,
+    script_suite,
+    shown,
+)
 
 MAX_OWN_FILES = 4  # own test files per candidate at most
 
@@ -63,6 +72,26 @@ def own_test_files(candidate: CandidateView) -> list[str]:
                 and (name.startswith("test") or name.endswith("_test.py"))):
             found.append(path)
     return sorted(found)[:MAX_OWN_FILES]
+
+
+_WORSE = {"ok": 0, "fail": 1, "timeout": 2}
+
+
+def script_code(run: TestRun, base: TestRun) -> str:
+    """A script's entry in a candidate's vector: X (the patch does not apply), B (the base
+    commit's outcome: the candidate changes nothing this script shows), W (changed, but ended
+    worse than on the base: a crash where the base ran), else D<ended><digest> (a changed
+    behaviour; equal entries, equal behaviours)."""
+    mine, theirs = outcome(run), outcome(base)
+    if mine == "X" or mine == "M":
+        return mine
+    if mine == theirs:
+        return "B"
+    ended = mine.removeprefix(OUTCOME_PREFIX).split(":")[0]
+    base_ended = theirs.removeprefix(OUTCOME_PREFIX).split(":")[0]
+    if _WORSE.get(ended, 2) > _WORSE.get(base_ended, 2):
+        return "W"
+    return "D" + mine.removeprefix(OUTCOME_PREFIX).replace(":", "")
 
 
 def code(run: TestRun, name: str) -> str:
@@ -84,14 +113,16 @@ class BehaviorSelector:
     needs_models = False
     exact_at_subsets = True
 
-    def __init__(self, max_test_files: int = 8) -> None:
+    def __init__(self, max_test_files: int = 8, scripts: bool = True) -> None:
         self.max_test_files = max_test_files
+        self.scripts = scripts
 
-    def _suites(self, context: SelectionContext) -> list[tuple[TestSuite, str | None]]:
-        suites: list[tuple[TestSuite, str | None]] = []
+    def _suites(self, context: SelectionContext) -> list[tuple[TestSuite, str | None, str]]:
+        """(suite, owner patch hash or None, kind: tests or script)."""
+        suites: list[tuple[TestSuite, str | None, str]] = []
         regression = regression_suite(context, self.max_test_files)
         if regression is not None:
-            suites.append((regression, None))
+            suites.append((regression, None, "tests"))
         assert context.tests is not None
         for candidate in context.candidates:
             paths = own_test_files(candidate)
@@ -103,7 +134,15 @@ class BehaviorSelector:
             files = tuple(sorted(contents.items()))
             suite = TestSuite(f"own:{candidate.patch_hash[:12]}", tuple(p for p, _ in files),
                               files)
-            suites.append((suite, candidate.patch_hash))
+            suites.append((suite, candidate.patch_hash, "tests"))
+        if self.scripts:
+            issue = issue_script(context.task.problem_statement, context.task.repo)
+            if issue is not None:
+                suites.append((script_suite("issue", issue), None, "script"))
+            for candidate in context.candidates:
+                for path, source in own_scripts(candidate):
+                    name = f"script:{candidate.patch_hash[:12]}:{path}"
+                    suites.append((script_suite(name, source), candidate.patch_hash, "script"))
         return suites
 
     def gather(self, context: SelectionContext) -> Evidence:
@@ -113,18 +152,35 @@ class BehaviorSelector:
             return evidence
         described = []
         vectors: dict[str, dict[str, str]] = {c.patch_hash: {} for c in context.candidates}
-        for suite, owner in self._suites(context):
+        expected = expected_outputs(context.task.problem_statement) if self.scripts else []
+        matched: dict[str, list[int]] = {}
+        for suite, owner, kind in self._suites(context):
             runs = {}
             for candidate in context.candidates:
                 run = context.tests.run(candidate, suite)
                 evidence.add_run(run)
                 runs[candidate.patch_hash] = run
+            if kind == "script":
+                base = context.tests.run(None, suite)
+                evidence.add_run(base)
+                for digest, run in runs.items():
+                    vectors[digest][suite.digest] = script_code(run, base)
+                described.append({"suite": suite.digest, "name": suite.name, "owner": owner,
+                                  "kind": kind, "base": outcome(base)})
+                if owner is None and expected:
+                    before = shown(expected, base.statuses.get("output", ""))
+                    for digest, run in runs.items():
+                        if not run.problem:
+                            now = shown(expected, run.statuses.get("output", "")) - before
+                            matched[digest] = sorted(now)
+                continue
             tests = sorted({name for run in runs.values() for name in run.statuses})
             for digest, run in runs.items():
                 vectors[digest][suite.digest] = "".join(code(run, name) for name in tests)
             described.append({"suite": suite.digest, "name": suite.name, "owner": owner,
-                              "targets": list(suite.targets), "tests": len(tests)})
-        evidence.data = {"suites": described, "vectors": vectors}
+                              "kind": kind, "targets": list(suite.targets),
+                              "tests": len(tests)})
+        evidence.data = {"suites": described, "vectors": vectors, "expected": matched}
         return evidence
 
     def narrow(self, pool: Pool, evidence: dict[str, Any]) -> Pool:
@@ -141,13 +197,20 @@ class BehaviorSelector:
             key = "|".join(outcomes.get(digest, "") for digest in used)
             clusters.setdefault(key, []).append(candidate)
 
-        def rank(item: tuple[str, list[CandidateView]]) -> tuple[bool, int, int, int]:
+        scripts = {s["suite"] for s in suites if s.get("kind") == "script"} & set(used)
+        expected = evidence.get("expected") or {}
+
+        def rank(item: tuple[str, list[CandidateView]]) -> tuple[bool, int, bool, int, int, int]:
             key, members = item
             votes = sum(member.votes for member in members)
             # Patches that apply nowhere go last whatever their votes.
             unappliable = bool(key.replace("|", "")) and set(key.replace("|", "")) == {"X"}
+            outcomes = vectors.get(members[0].patch_hash, {})
+            changed = any(outcomes.get(digest, "").startswith("D") for digest in scripts)
             first = min(place[m.patch_hash] for m in members)
-            return (unappliable, -votes, -key.count("P"), first)
+            passed = sum(outcomes.get(d, "").count("P") for d in used if d not in scripts)
+            shows = max(len(expected.get(m.patch_hash, [])) for m in members)
+            return (unappliable, -shows, bool(scripts) and not changed, -votes, -passed, first)
 
         ordered: list[CandidateView] = []
         for _, members in sorted(clusters.items(), key=rank):

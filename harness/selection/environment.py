@@ -19,6 +19,7 @@ from harness.evaluation.eval_script import APPLY_METHODS, TEST_OUTPUT, WORK
 from harness.evaluation.log_parsers import parser_for
 from harness.sandboxes.base import TESTBED, Sandbox
 from harness.selection.base import BASE, CandidateView, PublicTestSetup, TestRun, TestSuite
+from harness.selection.scripts import SCRIPT_TIMEOUT, outcome_statuses
 from harness.store import Store
 from harness.store.selections import StoredTestRun
 
@@ -144,6 +145,12 @@ class SandboxTestRunner:
                                    compute * self._price), compute
                 for path, content in suite.files:
                     sandbox.write_file(f"{TESTBED}/{path}", content)
+                if suite.command:
+                    statuses = self._run_script(sandbox, suite.command)
+                    compute = sandbox.compute_seconds - compute_before
+                    seconds = time.monotonic() - started
+                    return TestRun(key, suite.digest, statuses, "", seconds,
+                                   compute * self._price), compute
                 timeout = max(1, int(min(self.setup.test_timeout, MAX_TEST_SECONDS)))
                 targets = " ".join(shlex.quote(path) for path in suite.targets)
                 if "pytest" in self.setup.test_cmd:
@@ -173,6 +180,18 @@ class SandboxTestRunner:
         seconds = time.monotonic() - started
         return TestRun(key, suite.digest, statuses, problem, seconds, compute * self._price), \
             compute
+
+
+    def _run_script(self, sandbox: Sandbox, command: str) -> dict[str, str]:
+        """Runs a selector's script (harness.selection.scripts) in the environment: its
+        outcome as one pseudo-test."""
+        script = (
+            f"{self.setup.preamble}\ncd {TESTBED}\n"
+            f"timeout -k 5 {SCRIPT_TIMEOUT} sh -c {shlex.quote(command)} 2>&1\n"
+        )
+        result = sandbox.exec("sh -s", timeout=SCRIPT_TIMEOUT + 60, stdin=script)
+        timed_out = result.timed_out or result.exit_code in (124, 137)
+        return outcome_statuses(result.stdout, result.exit_code, timed_out)
 
 
 class TaskSandbox:
