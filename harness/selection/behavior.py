@@ -1,35 +1,49 @@
-"""`behavior`: candidates clustered by what they do on the tests the selection ran, the way
-AlphaCode clustered programs by their outputs; the largest cluster wins.
+"""`behavior`: candidates clustered by what they do on the tests and scripts the selection ran,
+the way AlphaCode clustered programs by their outputs; the largest cluster wins, after the
+clusters that show what the issue asks for.
 
-Tests (`gather`), on every distinct candidate:
+What runs (`gather`), on every distinct candidate:
 
 - the regression suite (harness.selection.regression: the same rule, so a chain
   `regression+behavior` runs it once: runs are stored and reused);
 - each candidate's own tests: the test files its patch adds or changes (`test_*.py` /
   `*_test.py`, with the candidate's patch applied), run against every candidate, as CodeMonkeys
   lets model-written tests vote. A candidate's own suite is written over the other candidate's
-  tree, so every candidate runs the same test code.
+  tree, so every candidate runs the same test code;
+- scripts (harness.selection.scripts), also on the base commit: the issue's own code (its code
+  blocks and interactive sessions, as one script) and the reproduction scripts candidates add
+  (`reproduce_bug.py` and the like). No model writes them.
 
-A candidate's outcome vector is, for each suite and each test any run of that suite reported,
-one of P (PASSED/XFAIL), F (FAILED/ERROR), S (SKIPPED), M (absent) or X (its patch does not
-apply). Candidates with equal vectors form a cluster.
+A candidate's outcome vector is, for each test suite and each test any run of it reported, one
+of P (PASSED/XFAIL), F (FAILED/ERROR), S (SKIPPED), M (absent) or X (its patch does not
+apply); for each script, B (the base commit's output: it changes nothing the script shows), W
+(it crashes where the base ran), D<how it ended><output digest> (a changed output: equal
+entries, equal behaviours) or X. Candidates with equal vectors form a cluster. The issue's
+quoted outputs (its code blocks that are not code: "Actual output", "Expected output") are
+compared with each candidate's output of the issue script: `expected` lists, per candidate, the
+quoted blocks its output shows and the base commit's does not.
 
-Decision (`narrow`): only the suites a pool could have (the regression suite and the own suites
-of candidates in the pool) make the vector. Clusters are ranked by
+Decision (`narrow`): only the suites a pool could have (the regression suite, the issue script,
+and the own tests and scripts of candidates in the pool) make the vector. Clusters are ranked by
 0. a patch that applies (a cluster whose every entry is X goes last);
-1. votes: the attempts behind the cluster's candidates (more first);
-2. tests passed: P entries of the cluster's vector (more first);
-3. incoming order: the cluster's best-placed candidate in the pool it was given (first
+1. quoted outputs newly shown (more first): the issue wrote down the behaviour it wants;
+2. a changed script output (D) before none, when there are scripts: a patch that leaves the
+   issue's example and every reproduction script printing what they printed did not touch the
+   behaviour the issue is about;
+3. votes: the attempts behind the cluster's candidates (more first);
+4. tests passed: P entries of the cluster's test vectors (more first);
+5. incoming order: the cluster's best-placed candidate in the pool it was given (first
    appearance when behavior is the first stage; an earlier stage's ranking otherwise).
 Within a cluster, candidates go by votes, then incoming order. The survivors are every
 candidate, winning cluster first, so a later stage (e.g. `vote`) can still reorder them; as
 the last stage, the winning cluster's most-voted candidate is the pick.
 
-Cost: the regression suite's runs plus (own suites) x (candidates) runs.
+Cost: the regression suite's runs plus (own suites) x (candidates) runs, plus (scripts) x
+(candidates + 1) runs of a script each (at most SCRIPT_TIMEOUT seconds; usually about one).
 
 Note on k < n: the regression suite's files are chosen from the changed files of all the
 task's candidates, and own suites are those of all candidates; a subset's vector keeps only
-the own suites of its own candidates.
+the own suites and scripts of its own candidates.
 """
 
 from __future__ import annotations
