@@ -372,10 +372,12 @@ def print_wrong_choices(store, run, selectors: list[str], examples: int) -> None
             right = [system_of(records[a].attempt.details)
                      for i, a in enumerate(task.attempt_ids) if task.resolved[i]]
             stages = (record.evidence or {}).get("stages", [])
-            broken = {}
+            broken, behavior = {}, {}
             for stage in stages:
                 if stage.get("name") == "regression":
                     broken = stage.get("data", {}).get("broken", {})
+                if stage.get("name") == "behavior":
+                    behavior = stage.get("data", {})
             right_hashes = {h for h, ok in verdict.items() if ok}
             why = ""
             if broken:
@@ -383,12 +385,31 @@ def print_wrong_choices(store, run, selectors: list[str], examples: int) -> None
                 picked_broken = len(broken.get(record.patch_hash or "", []))
                 why = (f"regression: right patches break >= {right_broken} base-passing tests, "
                        f"the pick {picked_broken}")
+            if behavior:
+                why += "; " + _behavior_why(behavior, record.patch_hash, right_hashes)
             wrong.append(f"  {task.instance_id}: picked {'/'.join(picked) or 'nothing'}; right: "
                          f"{'/'.join(right)} {why}".rstrip())
         print(f"\n{name}: wrong pick on {len(wrong)} of {sum(1 for t in run.counted if t.c)} "
               "tasks some candidate solves" + (":" if wrong else ""))
         for line in wrong[:examples]:
             print(line)
+
+
+def _behavior_why(data: dict, picked: str | None, right: set[str]) -> str:
+    """What behavior's scripts said of the pick and of the right patches: each script's entry
+    (B unchanged, W worse, D changed, X no apply) and the issue's quoted outputs shown."""
+    scripts = [s for s in data.get("suites", []) if s.get("kind") == "script"]
+    vectors = data.get("vectors", {})
+    expected = data.get("expected", {})
+
+    def describe(digest: str | None) -> str:
+        entries = "".join((vectors.get(digest or "", {}).get(s["suite"], "-") or "-")[0]
+                          for s in scripts)
+        return f"{entries or '-'}/{len(expected.get(digest or '', []))}"
+
+    rights = ",".join(sorted(describe(h) for h in right))
+    return (f"behavior ({len(scripts)} scripts; entries/quoted outputs shown): "
+            f"pick {describe(picked)}, right {rights}")
 
 
 if __name__ == "__main__":
