@@ -66,7 +66,9 @@ def _pool(task: TaskOutcomes, hashes: dict[int, str], patches: dict[str, str]) -
 
 
 def _subsets(n: int, k: int, samples: int, rng: np.random.Generator) -> list[tuple[int, ...]]:
-    if math.comb(n, k) <= samples:
+    # Every subset when there are no more of them than attempts either (k = 1, k = n - 1): a
+    # sample of 200 of 250 single attempts would put noise where the answer is exact.
+    if math.comb(n, k) <= max(samples, n):
         return list(combinations(range(n), k))
     return [tuple(rng.choice(n, size=k, replace=False)) for _ in range(samples)]
 
