@@ -40,6 +40,7 @@ from pathlib import Path
 # Run the package of this checkout, not whichever one is installed.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from shared_data import default_data  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 RESOLVED_ONLY = ".resolved_only"
@@ -47,14 +48,6 @@ RESOLVED_ONLY = ".resolved_only"
 LITE_DEFAULT_REPOS = ("sympy/sympy", "pytest-dev/pytest", "pallets/flask")
 
 
-def default_data() -> Path:
-    """The first `shared/swebench` folder above this script or the current folder."""
-    for start in (ROOT, Path.cwd().resolve()):
-        for folder in (start, *start.parents):
-            candidate = folder / "shared" / "swebench"
-            if candidate.is_dir():
-                return candidate
-    return ROOT.parent / "shared" / "swebench"
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from shared_data import default_data  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 MIRRORED = (
     "pytest-dev/pytest", "pallets/flask", "psf/requests", "sphinx-doc/sphinx", "astropy/astropy",
@@ -43,13 +45,6 @@ DEFAULT_SELECTORS = (
 )
 
 
-def default_data() -> Path:
-    for start in (ROOT, Path.cwd().resolve()):
-        for folder in (start, *start.parents):
-            candidate = folder / "shared" / "swebench"
-            if candidate.is_dir():
-                return candidate
-    return ROOT.parent / "shared" / "swebench"
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

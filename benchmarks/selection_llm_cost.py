@@ -22,6 +22,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from shared_data import default_data  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 SYSTEMS = (
     "20240402_sweagent_gpt4", "20240523_aider", "20240530_autocoderover-v20240408",
@@ -30,13 +32,6 @@ SYSTEMS = (
 )
 
 
-def default_data() -> Path:
-    for start in (ROOT, Path.cwd().resolve()):
-        for folder in (start, *start.parents):
-            candidate = folder / "shared" / "swebench"
-            if candidate.is_dir():
-                return candidate
-    return ROOT.parent / "shared" / "swebench"
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
