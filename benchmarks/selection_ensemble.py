@@ -80,6 +80,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="run the selectors only on tasks whose candidates' verdicts differ (elsewhere every "
         "selector scores the same); test time is then that of those tasks",
     )
+    parser.add_argument("--redo", action="store_true",
+                        help="decide again on tasks already selected (after a change of a "
+                        "selector's rule; stored test runs are reused, nothing reruns)")
     parser.add_argument("--examples", type=int, default=6,
                         help="wrong choices to show per selector")
     return parser.parse_args(argv)
@@ -244,7 +247,7 @@ def main(argv: list[str] | None = None) -> int:
         for number, instance_id in enumerate(order, start=1):
             for chain in chains:
                 summary = select_run(store, run_id, chain, factory, log=log,
-                                     instances=[instance_id])
+                                     instances=[instance_id], redo=args.redo)
                 for line in summary.errors:
                     print(f"  error: {chain.name}: {line}", flush=True)
             print(f"[{time.monotonic() - started:.0f}s] selected {number}/{len(order)}: "

@@ -39,6 +39,19 @@ def test_regression_drops_a_candidate_that_breaks_a_base_passing_test():
     assert chain.pick(POOL, [evidence, {}]).patch_hash == "a"
 
 
+def test_regression_discounts_a_test_that_most_votes_break():
+    # a (2 votes) and c (1) break t, 3 of the pool's 6 votes: half, not more, so it counts.
+    evidence = {"broken": {"a": ["t"], "b": [], "c": ["t"]}}
+    assert RegressionSelector().narrow(POOL, evidence).hashes == ("b",)
+    # b (3) and c (1) break t: 4 of 6 votes, an old test of what the issue changes; a breaks u.
+    evidence = {"broken": {"a": ["u"], "b": ["t"], "c": ["t"]}}
+    assert RegressionSelector().narrow(POOL, evidence).hashes == ("b", "c")
+    # A candidate whose run had a problem does not vote on single tests: without b's 3 votes,
+    # t is broken by 1 of 3.
+    evidence = {"broken": {"a": [], "b": ["t"], "c": ["t"]}, "problems": {"b": "patch_failed"}}
+    assert RegressionSelector().narrow(POOL, evidence).hashes == ("a",)
+
+
 def test_regression_keeps_the_least_damaging_when_every_candidate_breaks_something():
     evidence = {"broken": {"a": ["t1", "t2"], "b": ["t1"], "c": ["t1", "t3", "t4"]}}
     assert RegressionSelector().narrow(POOL, evidence).hashes == ("b",)
@@ -208,12 +221,14 @@ def test_selector_at_k_is_the_average_over_k_subsets():
     from harness.reports.rundata import TaskOutcomes
     from harness.reports.selection_table import selector_matrix
 
-    # Attempts: a a b b b c; c is right, b breaks a test, a is wrong.
-    hashes = {1: "a", 2: "a", 3: "b", 4: "b", 5: "b", 6: "c"}
+    # Attempts: a b d e f c, one vote each; c is right, each other one breaks a test of its
+    # own (no test is broken by a majority, which regression would discount).
+    hashes = {1: "a", 2: "b", 3: "d", 4: "e", 5: "f", 6: "c"}
     resolved = np.array([False, False, False, False, False, True])
-    task = TaskOutcomes("o__r-1", "o/r", resolved, np.array([1, 1, 2, 2, 2, 3]), np.zeros(6),
+    task = TaskOutcomes("o__r-1", "o/r", resolved, np.array([1, 2, 3, 4, 5, 6]), np.zeros(6),
                         attempt_ids=[1, 2, 3, 4, 5, 6])
-    evidence = {"broken": {"a": ["t"], "b": ["t", "u"], "c": []}}
+    evidence = {"broken": {"a": ["t1"], "b": ["t2"], "d": ["t3"], "e": ["t4"], "f": ["t5"],
+                           "c": []}}
     record = SimpleNamespace(evidence={"stages": [{"name": "regression", "data": evidence},
                                                   {"name": "vote", "data": {}}]},
                              patch_hash="c", error="")
