@@ -26,8 +26,8 @@ Decision (`narrow`): candidates are ranked by how many base-passing tests they b
 break the fewest survive, in their incoming order. A test that candidates holding more than half
 of the pool's votes break does not count (`tests_the_issue_changes`): independent candidates
 that agree on breaking it point at an old test of the behaviour the issue changes (measured on
-pydata__xarray-5131, whose five right patches of seven each break the ten tests of the
-groupby repr the issue fixes). When some candidate breaks none this is
+pydata__xarray-5131: five of seven systems made the same right patch, which breaks the ten
+`test_groupby_repr` cases asserting the repr the issue fixes). When some candidate breaks none this is
 exactly "drop every candidate that breaks one"; when every candidate breaks some test (an old
 test asserting the behaviour the issue changes, a test the sandbox cannot pass), the least
 damaging survive instead of nothing.
