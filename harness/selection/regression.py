@@ -27,10 +27,10 @@ break the fewest survive, in their incoming order. A test that candidates holdin
 of the pool's votes break does not count (`tests_the_issue_changes`): independent candidates
 that agree on breaking it point at an old test of the behaviour the issue changes (measured on
 pydata__xarray-5131: five of seven systems made the same right patch, which breaks the ten
-`test_groupby_repr` cases asserting the repr the issue fixes). When some candidate breaks none this is
-exactly "drop every candidate that breaks one"; when every candidate breaks some test (an old
-test asserting the behaviour the issue changes, a test the sandbox cannot pass), the least
-damaging survive instead of nothing.
+`test_groupby_repr` cases asserting the repr the issue fixes). When some candidate breaks none
+this is exactly "drop every candidate that breaks one"; when every candidate breaks some test
+(an old test asserting the behaviour the issue changes, a test the sandbox cannot pass), the
+least damaging survive instead of nothing.
 
 Cost: one run of the suite on the base commit and one per distinct candidate; the seconds of
 each are stored (selection_test_runs) and reported as the selector's test time.
