@@ -20,6 +20,7 @@ from typing import Any
 
 from harness.patches import touched_files
 from harness.selection.base import Evidence, Pool, SelectionContext
+from harness.selection.simple import ModelFreeStage
 
 _SPACE = re.compile(r"\s+")
 
@@ -52,11 +53,8 @@ def similarity(a: str, b: str) -> float:
     return _jaccard(changed_lines(a), changed_lines(b)) + _jaccard(_files(a), _files(b))
 
 
-class ConsensusSelector:
+class ConsensusSelector(ModelFreeStage):
     name = "consensus"
-    needs_sandbox = False
-    needs_models = False
-    exact_at_subsets = True
 
     def gather(self, context: SelectionContext) -> Evidence:
         """Pairwise similarities of the task's candidates, kept as evidence (the report

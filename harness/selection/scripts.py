@@ -96,34 +96,32 @@ def _session_to_code(block: str) -> str:
     return "\n".join(code)
 
 
-def _indented_blocks(text: str) -> list[str]:
-    """Markdown's other code blocks: runs of lines indented by 4 or more (or a tab)."""
-    blocks: list[str] = []
+def _prose_pieces(text: str) -> list[tuple[int, str]]:
+    """(line number, piece) of the code outside fenced blocks: Markdown's indented blocks (runs
+    of lines indented by 4 or more, or a tab) and unindented interactive-session lines."""
+    pieces: list[tuple[int, str]] = []
     current: list[str] = []
-    for line in text.splitlines():
+    lines = text.splitlines()
+    for number, line in enumerate(lines):
         if line.startswith(("    ", "\t")) or (current and not line.strip()):
             current.append(line)
             continue
         if current:
-            blocks.append(textwrap.dedent("\n".join(current)))
-        current = []
+            pieces.append((number - len(current), textwrap.dedent("\n".join(current))))
+            current = []
+        if line.startswith((">>>", "...")):
+            pieces.append((number, line))
     if current:
-        blocks.append(textwrap.dedent("\n".join(current)))
-    return blocks
+        pieces.append((len(lines) - len(current), textwrap.dedent("\n".join(current))))
+    return pieces
 
 
 def _code_pieces(text: str) -> list[str]:
     """The issue's code in the order it shows it: fenced blocks, indented blocks, and
     interactive-session lines outside both."""
-    pieces: list[tuple[int, str]] = [(m.start(), m.group(2)) for m in _FENCE.finditer(text)]
-    rest = _FENCE.sub(lambda m: "\n" * m.group(0).count("\n"), text)
-    offset = 0
-    for block in _indented_blocks(rest):
-        offset = rest.find(block.splitlines()[0].strip(), offset) if block.strip() else offset
-        pieces.append((offset, block))
-    for number, line in enumerate(rest.splitlines()):
-        if line.startswith((">>>", "...")):  # unindented session lines in the prose
-            pieces.append((sum(len(x) + 1 for x in rest.splitlines()[:number]), line))
+    pieces = [(text.count("\n", 0, m.start()), m.group(2)) for m in _FENCE.finditer(text)]
+    # Fenced blocks blanked line for line, so the rest keeps the text's line numbers.
+    pieces += _prose_pieces(_FENCE.sub(lambda m: "\n" * m.group(0).count("\n"), text))
     return [piece for _, piece in sorted(pieces, key=lambda item: item[0])]
 
 

@@ -13,28 +13,30 @@ from typing import Any
 from harness.selection.base import Evidence, Pool, SelectionContext
 
 
-class FirstSelector:
-    name = "first"
+class ModelFreeStage:
+    """A stage that needs no sandbox and no model, and decides a subset exactly as it would
+    decide given only that subset; its evidence is whatever `gather` computes from the
+    candidates (nothing, unless a subclass says otherwise)."""
+
+    name = ""
     needs_sandbox = False
     needs_models = False
     exact_at_subsets = True
 
     def gather(self, context: SelectionContext) -> Evidence:
         return Evidence()
+
+
+class FirstSelector(ModelFreeStage):
+    name = "first"
 
     def narrow(self, pool: Pool, evidence: dict[str, Any]) -> Pool:
         ordered = sorted(pool, key=lambda candidate: candidate.first_attempt)
         return Pool(tuple(ordered))
 
 
-class VoteSelector:
+class VoteSelector(ModelFreeStage):
     name = "vote"
-    needs_sandbox = False
-    needs_models = False
-    exact_at_subsets = True
-
-    def gather(self, context: SelectionContext) -> Evidence:
-        return Evidence()
 
     def narrow(self, pool: Pool, evidence: dict[str, Any]) -> Pool:
         """All candidates, most votes first; ties keep the incoming order (first appearance
